@@ -1,0 +1,111 @@
+"""Replies in the asker's language: verdict, short explanation, dated sources, and the footer.
+
+Replies are plain text (sent with no parse mode), so nothing in them needs escaping, and they
+always fit Telegram's 4,096-character limit.
+"""
+
+from __future__ import annotations
+
+from knowledge_base.factchecks import FactCheck
+from knowledge_base.search import Evidence
+
+from bot.i18n import t
+
+TELEGRAM_LIMIT = 4096
+_SNIPPET = 280
+
+
+def _fit(parts: list[str], footer: str) -> str:
+    """Joins parts, dropping trailing ones (then truncating) so the whole stays under the limit."""
+    budget = TELEGRAM_LIMIT - len(footer) - 2
+    kept: list[str] = []
+    used = 0
+    for part in parts:
+        cost = len(part) + 2
+        if used + cost > budget:
+            room = budget - used - 3
+            if room > 40 and not kept:
+                kept.append(part[:room].rstrip() + "…")
+            break
+        kept.append(part)
+        used += cost
+    return "\n\n".join([*kept, footer])
+
+
+def fact_check_reply(check: FactCheck, language: str) -> str:
+    text = check.claims.get(language) or check.claims["en"]
+    sources = [t("reply.sources", language)] + [
+        t(
+            "reply.source_line",
+            language,
+            publisher=citation.publisher,
+            title=citation.title,
+            date=citation.checked.isoformat(),
+            url=str(citation.url),
+        )
+        for citation in check.citations
+    ]
+    parts = [
+        f"{t('verdict.' + check.verdict, language)}: {text.claim}",
+        text.explanation.strip(),
+        "\n".join(sources),
+    ]
+    return _fit(parts, t("reply.footer", language))
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SNIPPET else text[:_SNIPPET].rsplit(" ", 1)[0] + "…"
+
+
+def pending_reply(evidence: list[Evidence], language: str) -> str:
+    parts = [t("reply.pending", language)]
+    if evidence:
+        lines = [t("reply.pending_evidence", language)]
+        for item in evidence:
+            meta = item.hit.metadata
+            lines.append(
+                t(
+                    "reply.evidence_line",
+                    language,
+                    publisher=meta.get("publisher", ""),
+                    title=meta.get("title", ""),
+                    date=meta.get("date", ""),
+                    url=meta.get("url", ""),
+                )
+            )
+            lines.append(f"  “{_snippet(_body(item.hit.text, str(meta.get('title', ''))))}”")
+        parts.append("\n".join(lines))
+    else:
+        parts.append(t("reply.pending_no_evidence", language))
+    return _fit(parts, t("reply.footer", language))
+
+
+def _body(text: str, title: str) -> str:
+    return text[len(title) :].lstrip() if title and text.startswith(title) else text
+
+
+def emergency_reply(language: str, number: str, self_harm: bool) -> str:
+    parts = [t("reply.emergency", language, number=number)]
+    if self_harm:
+        parts.append(t("reply.emergency_self_harm", language, number=number))
+    return "\n\n".join(parts)
+
+
+def personal_advice_reply(language: str, number: str) -> str:
+    return t("reply.personal_advice", language, number=number)
+
+
+def help_reply(language: str) -> str:
+    return t("reply.help", language)
+
+
+def short_message_reply(language: str, suggestions: list[FactCheck]) -> str:
+    parts = [t("reply.too_short", language)]
+    if suggestions:
+        lines = [t("reply.suggestions", language)]
+        for check in suggestions:
+            text = check.claims.get(language) or check.claims["en"]
+            lines.append(f"• {text.claim}")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)

@@ -1,0 +1,86 @@
+"""Triage before fact-checking: emergencies, requests for personal advice, and non-claims.
+
+Cues live in `triage.yaml`, per language, and apply in every language (people mix them). A cue
+matches whole words of the normalised message; a `*` at either end lets it run into a longer word
+(`suicid*`, or `*توحد` after an Arabic prefix). Strong emergency cues alone are
+enough; weak ones (a heart attack, a stroke...) also need a cue that it is happening now to someone,
+so that a rumour *about* heart attacks is not taken for an emergency.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from knowledge_base.text import normalise_for_match
+
+TRIAGE_FILE = Path(__file__).with_name("triage.yaml")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Cues:
+    emergency_strong: tuple[str, ...]
+    emergency_weak: tuple[str, ...]
+    now: tuple[str, ...]
+    self_harm: tuple[str, ...]
+    personal: tuple[str, ...]
+    greeting: tuple[str, ...]
+
+
+def _pattern(cue: str) -> str:
+    """A cue as a substring of the padded message: words must match whole unless marked '*'."""
+    core = " ".join(_WORD.findall(normalise_for_match(cue)))
+    left = "" if cue.startswith("*") else " "
+    right = "" if cue.endswith("*") else " "
+    return f"{left}{core}{right}" if core else ""
+
+
+@lru_cache(maxsize=1)
+def cues() -> Cues:
+    raw = yaml.safe_load(TRIAGE_FILE.read_text(encoding="utf-8"))
+
+    def collect(key: str) -> tuple[str, ...]:
+        patterns = {_pattern(cue) for lang in ("ar", "fr", "en") for cue in raw[key][lang]}
+        return tuple(sorted(pattern for pattern in patterns if pattern))
+
+    return Cues(*(collect(key) for key in Cues.__dataclass_fields__))
+
+
+def padded_words(text: str) -> str:
+    """The normalised words of a message, space-separated and space-padded."""
+    return " " + " ".join(_WORD.findall(normalise_for_match(text))) + " "
+
+
+def _has(padded: str, patterns: tuple[str, ...]) -> bool:
+    return any(pattern in padded for pattern in patterns)
+
+
+@dataclass(frozen=True)
+class Triage:
+    category: str  # "emergency" | "personal_advice" | "greeting" | "claim"
+    self_harm: bool = False
+
+
+def triage(text: str) -> Triage:
+    """Classifies a message; fact-check matching decides among the claims later."""
+    c = cues()
+    padded = padded_words(text)
+    self_harm = _has(padded, c.self_harm)
+    if self_harm or _has(padded, c.emergency_strong):
+        return Triage("emergency", self_harm=self_harm)
+    if _has(padded, c.emergency_weak) and _has(padded, c.now):
+        return Triage("emergency")
+    if _has(padded, c.personal):
+        return Triage("personal_advice")
+    if len(padded.split()) <= 8 and _has(padded, c.greeting):
+        return Triage("greeting")
+    return Triage("claim")
+
+
+def content_words(text: str) -> list[str]:
+    return [word for word in _WORD.findall(normalise_for_match(text)) if len(word) > 2]

@@ -1,0 +1,135 @@
+"""Curated fact-checks: the YAML schema, validation with the file and field at fault, and loading."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+from knowledge_base.text import normalise_for_match
+
+LANGUAGES: tuple[str, ...] = ("ar", "fr", "en")
+Verdict = Literal["false", "misleading", "true", "unproven"]
+SOURCES_DIR = Path(__file__).parent / "sources"
+FACT_CHECKS_DIR = SOURCES_DIR / "fact_checks"
+
+
+class Citation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    publisher: str = Field(min_length=2)
+    title: str = Field(min_length=3)
+    url: HttpUrl
+    language: str = Field(pattern=r"^[a-z]{2}$")
+    checked: dt.date
+
+
+class ClaimText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    claim: str = Field(min_length=8, max_length=400)
+    variants: list[str] = Field(default_factory=list, max_length=20)
+    keywords: list[str] = Field(min_length=1, max_length=40)
+    explanation: str = Field(min_length=40, max_length=900)
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords_not_blank(cls, value: list[str]) -> list[str]:
+        if any(not keyword.strip() for keyword in value):
+            raise ValueError("keywords must not be blank")
+        return value
+
+
+class FactCheck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,80}$")
+    verdict: Verdict
+    reviewed: dt.date
+    citations: list[Citation] = Field(min_length=1)
+    claims: dict[str, ClaimText]
+    origin: Literal["curated", "approved"] = "curated"
+
+    @field_validator("verdict", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: object) -> object:
+        # Unquoted `false`/`true` in YAML parse as booleans; accept them as the verdict words.
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return value
+
+    @field_validator("claims")
+    @classmethod
+    def _all_languages(cls, value: dict[str, ClaimText]) -> dict[str, ClaimText]:
+        missing = [lang for lang in LANGUAGES if lang not in value]
+        if missing:
+            raise ValueError(f"missing language(s): {', '.join(missing)}")
+        unknown = [lang for lang in value if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"unknown language(s): {', '.join(unknown)}")
+        return value
+
+    def keyword_stems(self) -> set[str]:
+        """Every language's keywords, normalised as messages are, for the key-entity check."""
+        return {
+            normalise_for_match(keyword)
+            for text in self.claims.values()
+            for keyword in text.keywords
+            if normalise_for_match(keyword)
+        }
+
+    def phrasings(self) -> list[tuple[str, str]]:
+        """(language, text) for the canonical claim and every variant, in every language."""
+        return [
+            (lang, phrase)
+            for lang, text in self.claims.items()
+            for phrase in [text.claim, *text.variants]
+        ]
+
+
+class FactCheckError(ValueError):
+    """A fact-check file that cannot be used; the message names the file and the field at fault."""
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(piece) for piece in item["loc"]) or "(file)"
+        parts.append(f"{location}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def load_fact_check(path: Path) -> FactCheck:
+    """Parses and validates one file; raises FactCheckError naming the path and the field."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise FactCheckError(f"{path}: cannot be read as YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise FactCheckError(f"{path}: expected a mapping of fields at the top level")
+    try:
+        fact_check = FactCheck.model_validate(raw)
+    except ValidationError as exc:
+        raise FactCheckError(f"{path}: {_describe(exc)}") from exc
+    if fact_check.id != path.stem:
+        raise FactCheckError(f"{path}: id: {fact_check.id!r} must equal the file name {path.stem!r}")
+    stems = fact_check.keyword_stems()
+    for lang, phrase in fact_check.phrasings():
+        if not any(stem in normalise_for_match(phrase) for stem in stems):
+            raise FactCheckError(
+                f"{path}: claims.{lang}.keywords: no keyword occurs in the phrasing {phrase!r}"
+            )
+    return fact_check
+
+
+def load_fact_checks(directory: Path = FACT_CHECKS_DIR) -> list[FactCheck]:
+    """Loads every `*.yaml` of a folder, refusing the whole set on the first bad file."""
+    if not directory.is_dir():
+        raise FactCheckError(f"{directory}: fact-check folder not found")
+    checks = [load_fact_check(path) for path in sorted(directory.glob("*.yaml"))]
+    if not checks:
+        raise FactCheckError(f"{directory}: contains no fact-check (*.yaml) files")
+    return checks

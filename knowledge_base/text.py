@@ -1,0 +1,73 @@
+"""Text normalisation shared by matching, search and ingest (Unicode and Arabic)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Zero-width characters and bidirectional marks that forwards often carry.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
+# Arabic diacritics (harakat, shadda, sukun, superscript alef) and Quranic marks.
+_ARABIC_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
+_TATWEEL = "\u0640"
+_ARABIC_FOLD = str.maketrans(
+    {
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ى": "ي",
+        "ئ": "ي",
+        "ؤ": "و",
+        "ة": "ه",
+        "ک": "ك",
+        "ی": "ي",
+        "٠": "0",
+        "١": "1",
+        "٢": "2",
+        "٣": "3",
+        "٤": "4",
+        "٥": "5",
+        "٦": "6",
+        "٧": "7",
+        "٨": "8",
+        "٩": "9",
+    }
+)
+_SPACES = re.compile(r"\s+")
+_REPEATS = re.compile(r"([^\W\d_])\1{2,}")
+_ARABIC_LETTER = re.compile("[\u0600-\u06ff]")
+
+
+def clean_text(text: str) -> str:
+    """Unicode NFKC, no invisible marks, no tatweel or Arabic diacritics, collapsed spaces.
+
+    Keeps the letters as written (for display and embedding); see `normalise_for_match`
+    for the aggressive folding used by keyword checks and BM25.
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", text)
+    text = text.replace(_TATWEEL, "")
+    text = _ARABIC_DIACRITICS.sub("", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def strip_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch) or _ARABIC_LETTER.match(ch))
+
+
+def normalise_for_match(text: str) -> str:
+    """Lower case, no Latin accents, folded Arabic letter variants, squeezed letter repeats."""
+    text = clean_text(text).lower().translate(_ARABIC_FOLD)
+    text = strip_accents(text)
+    text = _REPEATS.sub(r"\1\1", text)
+    return text
+
+
+def arabic_share(text: str) -> float:
+    """Share of letters that are Arabic script."""
+    letters = [ch for ch in text if ch.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(1 for ch in letters if _ARABIC_LETTER.match(ch)) / len(letters)
