@@ -30,9 +30,10 @@ class Settings(BaseSettings):
     )
 
     # Matching and evidence thresholds
-    match_answer_threshold: float = Field(0.80, ge=0, le=1)
-    match_review_threshold: float = Field(0.62, ge=0, le=1)
-    match_min_margin: float = Field(0.0, ge=0, le=1)
+    match_answer_threshold: float = Field(0.63, ge=0, le=1)
+    match_review_threshold: float = Field(0.60, ge=0, le=1)
+    match_min_margin: float = Field(0.05, ge=0, le=1)
+    match_keyword_bonus: float = Field(0.15, ge=0, le=1)
     evidence_min_score: float = Field(0.35, ge=0, le=1)
     evidence_top_k: int = Field(3, ge=1, le=10)
 

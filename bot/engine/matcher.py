@@ -1,8 +1,8 @@
 """Claim matching: a message against every phrasing of every fact-check, across languages.
 
 A match is only answered at once when several signals agree: the fused similarity (two
-embedders), the margin over the best other fact-check, and the topic's key entity (one of its
-keywords) present in the message. What stays uncertain is left to clinicians.
+embedders), the topic's key entity (one of its keywords) present in the message, and the margin
+over the best other fact-check once key entities are counted. What stays uncertain is left to clinicians.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ Decision = Literal["answer", "review", "none"]
 
 @dataclass(frozen=True)
 class MatchThresholds:
-    answer: float = 0.80
-    review: float = 0.62
-    min_margin: float = 0.0
-    # Without the key entity a match needs this much more similarity to be answered.
-    no_keyword_penalty: float = 0.12
+    answer: float = 0.63
+    review: float = 0.60
+    min_margin: float = 0.05
+    # Added to a candidate's similarity when its key entity (a keyword) is in the message.
+    keyword_bonus: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -71,23 +71,25 @@ class ClaimMatcher:
         if not ranked:
             return None
         limits = self.thresholds
-        # Prefer the best candidate whose key entity is in the message, if it is close to the top.
-        top_id, top_score = ranked[0]
-        chosen_id, chosen_score = top_id, top_score
-        for fc_id, score in ranked[:5]:
-            if self.has_keyword(fc_id, text):
-                if score >= top_score - limits.no_keyword_penalty:
-                    chosen_id, chosen_score = fc_id, score
-                break
-        keyword = self.has_keyword(chosen_id, text)
-        others = [score for fc_id, score in ranked if fc_id != chosen_id]
-        runner_up = next((fc_id for fc_id, _ in ranked if fc_id != chosen_id), None)
-        margin = chosen_score - (others[0] if others else 0.0)
-        effective = chosen_score if keyword else chosen_score - limits.no_keyword_penalty
-        if effective >= limits.answer and margin >= limits.min_margin and keyword:
+        # Candidates whose key entity is in the message get a bonus; the best adjusted one wins.
+        adjusted = sorted(
+            ((fc_id, score, self.has_keyword(fc_id, text)) for fc_id, score in ranked),
+            key=lambda item: item[1] + (limits.keyword_bonus if item[2] else 0.0),
+            reverse=True,
+        )
+        chosen_id, chosen_score, keyword = adjusted[0]
+        runner_up = adjusted[1] if len(adjusted) > 1 else None
+        bonus = limits.keyword_bonus if keyword else 0.0
+        margin = chosen_score + bonus - (
+            runner_up[1] + (limits.keyword_bonus if runner_up[2] else 0.0) if runner_up else 0.0
+        )
+        if keyword and chosen_score >= limits.answer and margin >= limits.min_margin:
             decision: Decision = "answer"
-        elif effective >= limits.review:
+        elif chosen_score + bonus >= limits.review:
             decision = "review"
         else:
             decision = "none"
-        return Match(self.records[chosen_id], chosen_score, margin, keyword, decision, runner_up)
+        return Match(
+            self.records[chosen_id], chosen_score, margin, keyword, decision,
+            runner_up[0] if runner_up else None,
+        )
