@@ -29,7 +29,11 @@ def load(set_name: str) -> list[dict]:
     rows = []
     for name in names:
         for path in sorted(DATA.glob(f"rumours_{name}_*.jsonl")):
-            rows.extend(json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+            rows.extend(
+                json.loads(line)
+                for line in path.read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            )
     return rows
 
 
@@ -57,7 +61,12 @@ def baseline(services: Services, rows: list[dict]) -> dict[str, float]:
         abstain = sum(1 for s in unc if s < threshold) / max(1, len(unc))
         if min(right, abstain) > min(best[1], best[2]):
             best = (float(threshold), right, abstain)
-    return {"top1": top1, "threshold": best[0], "right_at_threshold": best[1], "abstain_at_threshold": best[2]}
+    return {
+        "top1": top1,
+        "threshold": best[0],
+        "right_at_threshold": best[1],
+        "abstain_at_threshold": best[2],
+    }
 
 
 def main() -> int:
@@ -84,8 +93,11 @@ def main() -> int:
         lang, expected, category = row["language"], row["expected"], row["category"]
         matched = (outcome.matched_fact_check or {}).get("id")
         if category == "claim" and expected:
-            ok = (matched == expected and outcome.verdict == records[expected].verdict
-                  and outcome.status == "answered")
+            ok = (
+                matched == expected
+                and outcome.verdict == records[expected].verdict
+                and outcome.status == "answered"
+            )
             stats[lang]["covered"].append(ok)
         elif category == "claim":
             ok = matched is None
@@ -94,29 +106,48 @@ def main() -> int:
             ok = outcome.category == category
             stats[lang]["triage"].append(ok)
         stats[lang]["language_id"].append(outcome.language == lang)
-        details.append({"id": row["id"], "ok": ok, "expected": expected, "category": category,
-                        "got_category": outcome.category, "matched": matched,
-                        "suggested": outcome.suggested_fact_check, "text": row["text"][:160]})
-    print(f"# matching benchmark, set={args.set}, {len(rows)} messages, "
-          f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
-    print(f"{'lang':5} {'covered right':>16} {'uncovered abstain':>18} {'triage right':>14} {'lang id':>10}")
+        details.append(
+            {
+                "id": row["id"],
+                "ok": ok,
+                "expected": expected,
+                "category": category,
+                "got_category": outcome.category,
+                "matched": matched,
+                "suggested": outcome.suggested_fact_check,
+                "text": row["text"][:160],
+            }
+        )
+    print(
+        f"# matching benchmark, set={args.set}, {len(rows)} messages, "
+        f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}"
+    )
+    print(
+        f"{'lang':5} {'covered right':>16} {'uncovered abstain':>18} {'triage right':>14} {'lang id':>10}"
+    )
     for lang in sorted(stats):
         cells = []
         for key in ("covered", "uncovered", "triage", "language_id"):
             values = stats[lang][key]
-            cells.append(f"{sum(values)}/{len(values)} {100 * sum(values) / max(1, len(values)):5.1f}%")
+            cells.append(
+                f"{sum(values)}/{len(values)} {100 * sum(values) / max(1, len(values)):5.1f}%"
+            )
         print(f"{lang:5} {cells[0]:>16} {cells[1]:>18} {cells[2]:>14} {cells[3]:>10}")
     ordered = sorted(latencies)
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
     print(f"latency ms: p50 {statistics.median(ordered):.1f}  p95 {p95:.1f}  max {ordered[-1]:.1f}")
     if not args.no_baseline:
         result = baseline(services, rows)
-        print("baseline (nearest neighbour, one English sentence per topic, fused embedders): "
-              f"top-1 {100 * result['top1']:.1f}%; best single threshold {result['threshold']:.3f} gives "
-              f"{100 * result['right_at_threshold']:.1f}% covered right and "
-              f"{100 * result['abstain_at_threshold']:.1f}% uncovered abstaining")
+        print(
+            "baseline (nearest neighbour, one English sentence per topic, fused embedders): "
+            f"top-1 {100 * result['top1']:.1f}%; best single threshold {result['threshold']:.3f} gives "
+            f"{100 * result['right_at_threshold']:.1f}% covered right and "
+            f"{100 * result['abstain_at_threshold']:.1f}% uncovered abstaining"
+        )
     if args.details:
-        args.details.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in details) + "\n")
+        args.details.write_text(
+            "\n".join(json.dumps(d, ensure_ascii=False) for d in details) + "\n"
+        )
     return 0
 
 

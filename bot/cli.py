@@ -12,12 +12,11 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from bot.services import Services
+from bot.settings import Settings
 from ingest.loaders import IngestError
 from knowledge_base.factchecks import FactCheckError
 from knowledge_base.store import StoreError
-
-from bot.services import Services
-from bot.settings import Settings
 
 EXPECTED_ERRORS = (IngestError, FactCheckError, StoreError)
 
@@ -59,8 +58,11 @@ def main() -> None:
 @main.command()
 @click.argument("text", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome object as JSON.")
-@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A JSONL file with one {\"text\", \"id\"?} object per line; outcomes go to stdout.")
+@click.option(
+    "--batch",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='A JSONL file with one {"text", "id"?} object per line; outcomes go to stdout.',
+)
 @click.pass_context
 def ask(ctx: click.Context, text: str | None, as_json: bool, batch: Path | None) -> None:
     """Check one message (TEXT) or a batch of messages."""
@@ -114,8 +116,14 @@ class _Bar:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.label, unit="chunk", file=sys.stderr,
-                            disable=None, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total,
+                desc=self.label,
+                unit="chunk",
+                file=sys.stderr,
+                disable=None,
+                dynamic_ncols=True,
+            )
         self.bar.total = total
         self.bar.n = done
         self.bar.refresh()
@@ -130,27 +138,44 @@ def _summary_line(summary: Any) -> str:
     if isinstance(summary, str):
         return f"error: {summary}"
     state = "unchanged" if summary.unchanged else f"+{summary.added} / -{summary.removed} chunks"
-    rate = f", {summary.added / summary.seconds:.1f} chunks/s" if summary.added and summary.seconds else ""
-    return (f"{summary.source_id}: {summary.documents} document(s), {summary.chunks} chunk(s), "
-            f"{state}, {summary.seconds:.1f} s{rate}  [{summary.location}]")
+    rate = (
+        f", {summary.added / summary.seconds:.1f} chunks/s"
+        if summary.added and summary.seconds
+        else ""
+    )
+    return (
+        f"{summary.source_id}: {summary.documents} document(s), {summary.chunks} chunk(s), "
+        f"{state}, {summary.seconds:.1f} s{rate}  [{summary.location}]"
+    )
 
 
 @ingest.command("add")
 @click.argument("location")
 @click.option("--publisher", required=True, help="Who published it (WHO, CDC, NIH, ...).")
-@click.option("--language", type=click.Choice(["ar", "fr", "en"]), default=None,
-              help="Language of the source (detected per document when omitted).")
-@click.option("--trust-tier", type=click.Choice(["1", "2", "3"]), default="1", show_default=True,
-              help="1: international or national health authority; 2: academic; 3: other vetted.")
+@click.option(
+    "--language",
+    type=click.Choice(["ar", "fr", "en"]),
+    default=None,
+    help="Language of the source (detected per document when omitted).",
+)
+@click.option(
+    "--trust-tier",
+    type=click.Choice(["1", "2", "3"]),
+    default="1",
+    show_default=True,
+    help="1: international or national health authority; 2: academic; 3: other vetted.",
+)
 @click.pass_context
-def ingest_add(ctx: click.Context, location: str, publisher: str, language: str | None,
-               trust_tier: str) -> None:
+def ingest_add(
+    ctx: click.Context, location: str, publisher: str, language: str | None, trust_tier: str
+) -> None:
     """Ingest LOCATION: a file (.md .txt .html .pdf), a folder, a MedQuAD folder, or a URL."""
     services = _services(ctx)
     bar = _Bar(Path(location).name or location)
     try:
-        summary = services.ingestor.add(location, publisher=publisher, language=language,
-                                        trust_tier=trust_tier, progress=bar)
+        summary = services.ingestor.add(
+            location, publisher=publisher, language=language, trust_tier=trust_tier, progress=bar
+        )
     finally:
         bar.close()
     click.echo(_summary_line(summary))
@@ -168,9 +193,11 @@ def ingest_list(ctx: click.Context, as_json: bool) -> None:
     if not sources:
         click.echo("no sources yet: add one with `factcheck ingest add`")
     for record in sources:
-        click.echo(f"{record['source_id']}  {record.get('publisher', '')}  {record.get('language', '')}  "
-                   f"tier {record.get('trust_tier', '')}  {record.get('chunks', 0)} chunks  "
-                   f"retrieved {record.get('retrieved', '')}  {record.get('location', '')}")
+        click.echo(
+            f"{record['source_id']}  {record.get('publisher', '')}  {record.get('language', '')}  "
+            f"tier {record.get('trust_tier', '')}  {record.get('chunks', 0)} chunks  "
+            f"retrieved {record.get('retrieved', '')}  {record.get('location', '')}"
+        )
 
 
 @ingest.command("remove")

@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from bot.engine.engine import EngineConfig, FactCheckEngine
+from bot.engine.matcher import ClaimMatcher, MatchThresholds
+from bot.settings import Settings
 from ingest.fetch import FetchPolicy
 from ingest.pipeline import Ingestor
 from knowledge_base.embeddings import build_embeddings
 from knowledge_base.search import BM25Index, EvidenceSearch
 from knowledge_base.store import KnowledgeBase, StoreError, make_client
-
-from bot.engine.engine import EngineConfig, FactCheckEngine
-from bot.engine.matcher import ClaimMatcher, MatchThresholds
-from bot.settings import Settings
 
 
 @dataclass
@@ -46,7 +45,9 @@ class Services:
             max_redirects=s.fetch_max_redirects,
             allow_loopback=s.allow_loopback_urls,
         )
-        return Ingestor(self.kb, chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap, fetch_policy=policy)
+        return Ingestor(
+            self.kb, chunk_size=s.chunk_size, chunk_overlap=s.chunk_overlap, fetch_policy=policy
+        )
 
     @cached_property
     def engine(self) -> FactCheckEngine:

@@ -15,8 +15,12 @@ class Settings(BaseSettings):
 
     # Storage
     data_dir: Path = Field(Path("data"), description="Where the index and databases live.")
-    chroma_path: Path | None = Field(None, description="On-disk Chroma folder (default DATA_DIR/chroma).")
-    chroma_host: str | None = Field(None, description="Use a Chroma server at this host instead of disk.")
+    chroma_path: Path | None = Field(
+        None, description="On-disk Chroma folder (default DATA_DIR/chroma)."
+    )
+    chroma_host: str | None = Field(
+        None, description="Use a Chroma server at this host instead of disk."
+    )
     chroma_port: int = Field(8000, ge=1, le=65535)
 
     # Models

@@ -54,7 +54,9 @@ def _check_address(host: str, policy: FetchPolicy) -> None:
 def check_url(url: str, policy: FetchPolicy) -> None:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"}:
-        raise IngestError(f"refused: only http and https URLs are fetched, not {parts.scheme or '(none)'!r}")
+        raise IngestError(
+            f"refused: only http and https URLs are fetched, not {parts.scheme or '(none)'!r}"
+        )
     if not parts.hostname:
         raise IngestError(f"refused: no host in URL {url!r}")
     if parts.username or parts.password:
@@ -69,7 +71,9 @@ def fetch(url: str, policy: FetchPolicy) -> Fetched:
         for _ in range(policy.max_redirects + 1):
             check_url(current, policy)
             try:
-                with client.stream("GET", current, headers={"Accept": ", ".join(CONTENT_TYPES)}) as response:
+                with client.stream(
+                    "GET", current, headers={"Accept": ", ".join(CONTENT_TYPES)}
+                ) as response:
                     if response.is_redirect:
                         location = response.headers.get("location")
                         if not location:
@@ -77,19 +81,29 @@ def fetch(url: str, policy: FetchPolicy) -> Fetched:
                         current = urljoin(current, location)
                         continue
                     if response.status_code != 200:
-                        raise IngestError(f"{current}: the server answered HTTP {response.status_code}")
-                    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                        raise IngestError(
+                            f"{current}: the server answered HTTP {response.status_code}"
+                        )
+                    content_type = (
+                        response.headers.get("content-type", "").split(";")[0].strip().lower()
+                    )
                     suffix = CONTENT_TYPES.get(content_type)
                     if suffix is None:
-                        raise IngestError(f"{current}: unsupported content type {content_type or '(none)'!r}")
+                        raise IngestError(
+                            f"{current}: unsupported content type {content_type or '(none)'!r}"
+                        )
                     declared = response.headers.get("content-length")
                     if declared and declared.isdigit() and int(declared) > policy.max_bytes:
-                        raise IngestError(f"{current}: body larger than the {policy.max_bytes}-byte limit")
+                        raise IngestError(
+                            f"{current}: body larger than the {policy.max_bytes}-byte limit"
+                        )
                     body = bytearray()
                     for piece in response.iter_bytes():
                         body.extend(piece)
                         if len(body) > policy.max_bytes:
-                            raise IngestError(f"{current}: body larger than the {policy.max_bytes}-byte limit")
+                            raise IngestError(
+                                f"{current}: body larger than the {policy.max_bytes}-byte limit"
+                            )
                     return Fetched(url=current, content=bytes(body), suffix=suffix)
             except httpx.TimeoutException as exc:
                 raise IngestError(f"{current}: timed out after {policy.timeout_s:g} s") from exc

@@ -117,7 +117,7 @@ def load_medquad(folder: Path) -> list[Document]:
             root = ET.parse(xml_path).getroot()
         except ET.ParseError as exc:
             raise IngestError(f"{xml_path}: malformed XML: {exc}") from exc
-        if root.tag != "Document":
+        if root.tag not in {"Document", "DiseaseFile"}:  # a few CDC files use <DiseaseFile>
             raise IngestError(f"{xml_path}: not a MedQuAD document (root <{root.tag}>)")
         url = root.get("url", "")
         focus = clean_text(root.findtext("Focus") or xml_path.stem)

@@ -90,9 +90,7 @@ class Ingestor:
             return [load_bytes(fetched.content, fetched.suffix, fetched.url, fetched.url)]
         return load_path(Path(location))
 
-    def _chunks(
-        self, documents: Iterable[Document], source: dict[str, Any]
-    ) -> list[_Chunk]:
+    def _chunks(self, documents: Iterable[Document], source: dict[str, Any]) -> list[_Chunk]:
         chunks: dict[str, _Chunk] = {}
         for document in documents:
             language = source["language"] or detect_language(document.text[:2000])
@@ -151,8 +149,14 @@ class Ingestor:
         if not chunks:
             raise IngestError(f"{location}: nothing to index after splitting")
         digest = content_hash(*sorted(chunk.id for chunk in chunks))[:24]
-        if previous and previous.get("content_hash") == digest and previous.get("publisher") == source["publisher"]:
-            return IngestSummary(source_id, location, len(documents), len(chunks), 0, 0, True, _since(started))
+        if (
+            previous
+            and previous.get("content_hash") == digest
+            and previous.get("publisher") == source["publisher"]
+        ):
+            return IngestSummary(
+                source_id, location, len(documents), len(chunks), 0, 0, True, _since(started)
+            )
         added, removed = self._apply(source_id, chunks, progress)
         title = documents[0].title if len(documents) == 1 else Path(location).name or location
         self.kb.sources.put(
@@ -171,9 +175,13 @@ class Ingestor:
                 "retrieved": today,
             },
         )
-        return IngestSummary(source_id, location, len(documents), len(chunks), added, removed, False, _since(started))
+        return IngestSummary(
+            source_id, location, len(documents), len(chunks), added, removed, False, _since(started)
+        )
 
-    def _apply(self, source_id: str, chunks: list[_Chunk], progress: Progress | None) -> tuple[int, int]:
+    def _apply(
+        self, source_id: str, chunks: list[_Chunk], progress: Progress | None
+    ) -> tuple[int, int]:
         passages = self.kb.passages
         existing = set(passages.ids_where({"source_id": source_id}))
         new = [chunk for chunk in chunks if chunk.id not in existing]
@@ -221,7 +229,8 @@ class Ingestor:
         added, removed = self.kb.upsert_fact_checks(checks)
         curated = {check.id for check in checks}
         stale = [
-            fc_id for fc_id, record in self.kb.load_fact_check_records().items()
+            fc_id
+            for fc_id, record in self.kb.load_fact_check_records().items()
             if record.origin == "curated" and fc_id not in curated
         ]
         for fc_id in stale:
@@ -230,8 +239,14 @@ class Ingestor:
             progress(len(checks), len(checks))
         phrasings = sum(len(check.phrasings()) for check in checks)
         return IngestSummary(
-            "fact-checks", str(self.fact_checks_dir), len(checks), phrasings, added, removed,
-            added == 0 and removed == 0, _since(started),
+            "fact-checks",
+            str(self.fact_checks_dir),
+            len(checks),
+            phrasings,
+            added,
+            removed,
+            added == 0 and removed == 0,
+            _since(started),
         )
 
     def rebuild(self, progress: Progress | None = None) -> list[IngestSummary | str]:
@@ -244,7 +259,8 @@ class Ingestor:
         sources = self.list_sources()
         try:
             approved = [
-                record for record in self.kb.load_fact_check_records().values()
+                record
+                for record in self.kb.load_fact_check_records().values()
                 if record.origin == "approved"
             ]
         except Exception as exc:  # an index built by other settings may not be readable
@@ -261,7 +277,9 @@ class Ingestor:
                     self.add(
                         record["location"],
                         publisher=record.get("publisher", ""),
-                        language=None if record.get("language") in (None, "", "auto") else record["language"],
+                        language=None
+                        if record.get("language") in (None, "", "auto")
+                        else record["language"],
                         trust_tier=str(record.get("trust_tier", "1")),
                         progress=progress,
                     )

@@ -6,8 +6,8 @@ import hashlib
 import math
 import re
 import threading
-from functools import cached_property
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 

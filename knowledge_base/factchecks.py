@@ -115,7 +115,9 @@ def load_fact_check(path: Path) -> FactCheck:
     except ValidationError as exc:
         raise FactCheckError(f"{path}: {_describe(exc)}") from exc
     if fact_check.id != path.stem:
-        raise FactCheckError(f"{path}: id: {fact_check.id!r} must equal the file name {path.stem!r}")
+        raise FactCheckError(
+            f"{path}: id: {fact_check.id!r} must equal the file name {path.stem!r}"
+        )
     stems = fact_check.keyword_stems()
     for lang, phrase in fact_check.phrasings():
         if not any(stem in normalise_for_match(phrase) for stem in stems):

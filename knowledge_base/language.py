@@ -11,7 +11,9 @@ from knowledge_base.text import arabic_share
 SUPPORTED = ("ar", "fr", "en")
 DEFAULT_LANGUAGE = "en"
 # Arabic written in Latin letters ("arabizi") uses digits for Arabic sounds: 3 (ع), 7 (ح), 9 (ق).
-_ARABIZI = re.compile(r"\b[a-z]*[379][a-z]+\b|\b(?:wallah|inshallah|yalla|habibi|mashallah|ya3ni|bzaf|wesh|kifach|chou|shu|mech|mish|3lach)\b")
+_ARABIZI = re.compile(
+    r"\b[a-z]*[379][a-z]+\b|\b(?:wallah|inshallah|yalla|habibi|mashallah|ya3ni|bzaf|wesh|kifach|chou|shu|mech|mish|3lach)\b"
+)
 _FRENCH_HINTS = re.compile(r"[éèêàçùûôî]|\b(?:le|la|les|des|est|une|pour|avec|qui|pas|c'est|ça)\b")
 
 _detector: Any = None

@@ -23,9 +23,102 @@ log = logging.getLogger(__name__)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STEMMERS = {"ar": "arabic", "fr": "french", "en": "english"}
 _STOPWORDS = {
-    "en": set("a an and are as at be by for from has have in is it its of on or that the this to was were will with you your".split()),
-    "fr": set("a au aux avec ce ces dans de des du elle en est et il ils la le les leur mais ne ou par pas pour qu que qui sa se ses son sur un une vous".split()),
-    "ar": set("في من على الى ان او ما لا هذا هذه ذلك التي الذي عن مع كان هو هي".split()),
+    "en": set(
+        [
+            "a",
+            "an",
+            "and",
+            "are",
+            "as",
+            "at",
+            "be",
+            "by",
+            "for",
+            "from",
+            "has",
+            "have",
+            "in",
+            "is",
+            "it",
+            "its",
+            "of",
+            "on",
+            "or",
+            "that",
+            "the",
+            "this",
+            "to",
+            "was",
+            "were",
+            "will",
+            "with",
+            "you",
+            "your",
+        ]
+    ),
+    "fr": set(
+        [
+            "a",
+            "au",
+            "aux",
+            "avec",
+            "ce",
+            "ces",
+            "dans",
+            "de",
+            "des",
+            "du",
+            "elle",
+            "en",
+            "est",
+            "et",
+            "il",
+            "ils",
+            "la",
+            "le",
+            "les",
+            "leur",
+            "mais",
+            "ne",
+            "ou",
+            "par",
+            "pas",
+            "pour",
+            "qu",
+            "que",
+            "qui",
+            "sa",
+            "se",
+            "ses",
+            "son",
+            "sur",
+            "un",
+            "une",
+            "vous",
+        ]
+    ),
+    "ar": set(
+        [
+            "في",
+            "من",
+            "على",
+            "الى",
+            "ان",
+            "او",
+            "ما",
+            "لا",
+            "هذا",
+            "هذه",
+            "ذلك",
+            "التي",
+            "الذي",
+            "عن",
+            "مع",
+            "كان",
+            "هو",
+            "هي",
+        ]
+    ),
 }
 RRF_K = 60
 
@@ -76,7 +169,11 @@ class BM25Index:
             if meta.get("fingerprint") != fingerprint:
                 return False
             self._ids = meta["ids"]
-            self._retriever = bm25s.BM25.load(str(self.folder / "index"), show_progress=False) if self._ids else None
+            self._retriever = (
+                bm25s.BM25.load(str(self.folder / "index"), show_progress=False)
+                if self._ids
+                else None
+            )
             self._fingerprint = fingerprint
             return True
         except (OSError, ValueError, KeyError) as exc:
@@ -86,7 +183,9 @@ class BM25Index:
     def _build(self, passages: VectorCollection, fingerprint: str) -> None:
         rows = passages.all()
         self._ids = [id_ for id_, _, _ in rows]
-        corpus = [tokenize(text, str(meta.get("language", "en"))) or ["_"] for _, text, meta in rows]
+        corpus = [
+            tokenize(text, str(meta.get("language", "en"))) or ["_"] for _, text, meta in rows
+        ]
         self._retriever = None
         tmp = self.folder.with_suffix(".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -156,7 +255,9 @@ class EvidenceSearch:
         if missing:
             by_id.update(self._fetch(missing, vector))
         ranked = sorted(fused.items(), key=lambda item: item[1], reverse=True)[:k]
-        return [Evidence(by_id[id_], by_id[id_].score, score) for id_, score in ranked if id_ in by_id]
+        return [
+            Evidence(by_id[id_], by_id[id_].score, score) for id_, score in ranked if id_ in by_id
+        ]
 
     def _fetch(self, ids: list[str], vector: list[float]) -> dict[str, Hit]:
         """Passages found only by BM25, with their dense similarity computed from stored vectors."""

@@ -92,7 +92,9 @@ class VectorCollection:
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(ids), _BATCH):
-            found.update(self._collection.get(ids=list(ids[start : start + _BATCH]), include=[])["ids"])
+            found.update(
+                self._collection.get(ids=list(ids[start : start + _BATCH]), include=[])["ids"]
+            )
         return found
 
     def upsert(
@@ -122,7 +124,9 @@ class VectorCollection:
 
     def all(self, where: dict[str, Any] | None = None) -> list[tuple[str, str, dict[str, Any]]]:
         result = self._collection.get(where=where, include=["documents", "metadatas"])
-        return list(zip(result["ids"], result["documents"] or [], result["metadatas"] or [], strict=True))
+        return list(
+            zip(result["ids"], result["documents"] or [], result["metadatas"] or [], strict=True)
+        )
 
     def get_with_vectors(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any], Any]]:
         result = self._collection.get(
@@ -183,7 +187,10 @@ class SourceRegistry:
 
     def all(self) -> list[dict[str, Any]]:
         result = self._collection.get(include=["metadatas"])
-        records = [dict(meta or {}, source_id=id_) for id_, meta in zip(result["ids"], result["metadatas"] or [], strict=True)]
+        records = [
+            dict(meta or {}, source_id=id_)
+            for id_, meta in zip(result["ids"], result["metadatas"] or [], strict=True)
+        ]
         return sorted(records, key=lambda record: str(record.get("added", "")))
 
 
@@ -239,12 +246,14 @@ class KnowledgeBase:
                         meta["record"] = record
                     wanted[entry_id] = (phrase, meta)
             current = {
-                id_: meta for id_, _, meta in self.fact_checks.all(where={"fact_check_id": check.id})
+                id_: meta
+                for id_, _, meta in self.fact_checks.all(where={"fact_check_id": check.id})
             }
             stale = [id_ for id_ in current if id_ not in wanted]
             new_hash = content_hash(record)[:16]
             changed = [
-                id_ for id_ in wanted
+                id_
+                for id_ in wanted
                 if id_ not in current or current[id_].get("record_hash") != new_hash
             ]
             if stale:

@@ -54,7 +54,9 @@ def clean_text(text: str) -> str:
 
 def strip_accents(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch) or _ARABIC_LETTER.match(ch))
+    return "".join(
+        ch for ch in decomposed if not unicodedata.combining(ch) or _ARABIC_LETTER.match(ch)
+    )
 
 
 def normalise_for_match(text: str) -> str:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings
 from bot.services import Services
+from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -38,8 +38,14 @@ def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in ("DATA_DIR", "CHROMA_PATH", "CHROMA_HOST", "EMBEDDING_MODEL",
-                 "PASSAGE_EMBEDDING_MODEL", "TELEGRAM_BOT_TOKEN"):
+    for name in (
+        "DATA_DIR",
+        "CHROMA_PATH",
+        "CHROMA_HOST",
+        "EMBEDDING_MODEL",
+        "PASSAGE_EMBEDDING_MODEL",
+        "TELEGRAM_BOT_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)

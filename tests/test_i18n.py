@@ -26,7 +26,9 @@ def test_arabic_texts_are_arabic_script_right_to_left() -> None:
             continue
         assert arabic_share(text) > 0.5, key
         # The first strong character decides the paragraph direction in Telegram clients.
-        first = next(ch for ch in text if (ch.isascii() and ch.isalpha()) or "\u0600" <= ch <= "\u06ff")
+        first = next(
+            ch for ch in text if (ch.isascii() and ch.isalpha()) or "\u0600" <= ch <= "\u06ff"
+        )
         assert "\u0600" <= first <= "\u06ff", key
 
 

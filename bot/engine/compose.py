@@ -6,10 +6,9 @@ always fit Telegram's 4,096-character limit.
 
 from __future__ import annotations
 
+from bot.i18n import t
 from knowledge_base.factchecks import FactCheck
 from knowledge_base.search import Evidence
-
-from bot.i18n import t
 
 TELEGRAM_LIMIT = 4096
 _SNIPPET = 280

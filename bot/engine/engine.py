@@ -9,15 +9,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from knowledge_base.factchecks import FactCheck
-from knowledge_base.language import detect_language
-from knowledge_base.search import Evidence, EvidenceSearch
-from knowledge_base.text import clean_text
-
 from bot.engine import compose
 from bot.engine.matcher import ClaimMatcher, Match
 from bot.engine.outcome import CitationOut, Outcome
 from bot.engine.triage import content_words, triage
+from knowledge_base.factchecks import FactCheck
+from knowledge_base.language import detect_language
+from knowledge_base.search import Evidence, EvidenceSearch
+from knowledge_base.text import clean_text
 
 MAX_INPUT_CHARS = 8000
 SHORT_MESSAGE_WORDS = 2
@@ -58,8 +57,15 @@ class FactCheckEngine:
         language = detect_language(text, fallback=hint or "en")
         number = self.config.emergency_number
         if not any(ch.isalnum() for ch in text):
-            return Outcome(id, language, "not_a_claim", None, "answered",
-                           compose.t("reply.empty", language), text=text)
+            return Outcome(
+                id,
+                language,
+                "not_a_claim",
+                None,
+                "answered",
+                compose.t("reply.empty", language),
+                text=text,
+            )
         verdict = triage(text)
         if verdict.category == "emergency":
             reply = compose.emergency_reply(language, number, verdict.self_harm)
@@ -71,8 +77,15 @@ class FactCheckEngine:
             reply = compose.personal_advice_reply(language, number)
             return Outcome(id, language, "personal_advice", None, "answered", reply, text=text)
         if verdict.category == "greeting":
-            return Outcome(id, language, "not_a_claim", None, "answered",
-                           compose.help_reply(language), text=text)
+            return Outcome(
+                id,
+                language,
+                "not_a_claim",
+                None,
+                "answered",
+                compose.help_reply(language),
+                text=text,
+            )
         if len(content_words(text)) <= SHORT_MESSAGE_WORDS:
             suggestions = self._suggestions(text)
             reply = compose.short_message_reply(language, suggestions)
@@ -112,8 +125,15 @@ class FactCheckEngine:
             text=text,
             suggested_fact_check=suggestion,
             evidence=[
-                {"id": item.hit.id, "text": item.hit.text, "score": round(item.dense_score, 4),
-                 **{k: item.hit.metadata.get(k, "") for k in ("publisher", "title", "url", "date", "language")}}
+                {
+                    "id": item.hit.id,
+                    "text": item.hit.text,
+                    "score": round(item.dense_score, 4),
+                    **{
+                        k: item.hit.metadata.get(k, "")
+                        for k in ("publisher", "title", "url", "date", "language")
+                    },
+                }
                 for item in evidence
             ],
         )
@@ -127,7 +147,9 @@ class FactCheckEngine:
     def _suggestions(self, text: str) -> list[FactCheck]:
         ranked = self.matcher.candidates(text)[:3]
         return [
-            self.matcher.records[fc_id] for fc_id, _ in ranked if self.matcher.has_keyword(fc_id, text)
+            self.matcher.records[fc_id]
+            for fc_id, _ in ranked
+            if self.matcher.has_keyword(fc_id, text)
         ]
 
 

@@ -80,8 +80,10 @@ class ClaimMatcher:
         chosen_id, chosen_score, keyword = adjusted[0]
         runner_up = adjusted[1] if len(adjusted) > 1 else None
         bonus = limits.keyword_bonus if keyword else 0.0
-        margin = chosen_score + bonus - (
-            runner_up[1] + (limits.keyword_bonus if runner_up[2] else 0.0) if runner_up else 0.0
+        margin = (
+            chosen_score
+            + bonus
+            - (runner_up[1] + (limits.keyword_bonus if runner_up[2] else 0.0) if runner_up else 0.0)
         )
         if keyword and chosen_score >= limits.answer and margin >= limits.min_margin:
             decision: Decision = "answer"
@@ -90,6 +92,10 @@ class ClaimMatcher:
         else:
             decision = "none"
         return Match(
-            self.records[chosen_id], chosen_score, margin, keyword, decision,
+            self.records[chosen_id],
+            chosen_score,
+            margin,
+            keyword,
+            decision,
             runner_up[0] if runner_up else None,
         )

@@ -1,0 +1,128 @@
+from pathlib import Path
+
+import pytest
+
+from knowledge_base.factchecks import FactCheckError, load_fact_check, load_fact_checks
+
+from .conftest import SHARED
+
+# The topics the shipped fact-checks must cover (docs/seed-topics of the project brief).
+SEED_TOPICS = {
+    "vaccines-autism",
+    "covid-vaccine-dna",
+    "vaccine-microchip",
+    "5g-covid",
+    "garlic-covid",
+    "hot-bath-weather-covid",
+    "antibiotics-viruses",
+    "hydroxychloroquine-covid",
+    "ivermectin-covid",
+    "bleach-alcohol-covid",
+    "flu-vaccine-gives-flu",
+    "hpv-vaccine-infertility",
+    "polio-vaccine-sterility",
+    "measles-harmless",
+    "vitamin-c-cures",
+    "camel-urine",
+    "black-seed-covid",
+    "honey-infants",
+    "hiv-mosquitoes",
+    "hiv-herbal-cure",
+    "baking-soda-cancer",
+    "antiperspirant-breast-cancer",
+    "microwave-cancer",
+    "shisha-safer",
+    "e-cigarettes-harmless",
+    "masks-co2",
+    "artemisia-malaria",
+    "tb-hereditary",
+    "epilepsy-contagious",
+    "insulin-herbs",
+    "ors-diarrhoea",
+    "breastfeeding-covid",
+    "smoking-protects-covid",
+    "cold-weather-colds",
+    "nasal-decongestant-rebound",
+    "handwashing-soap",
+    "folic-acid-pregnancy",
+    "smoking-lung-cancer",
+    "physical-activity-heart",
+    "ai-chatbot-medical-advice",
+}
+VALID = """\
+id: demo-topic
+verdict: false
+reviewed: 2026-11-21
+citations:
+  - {publisher: WHO, title: Demo page, url: "https://www.who.int/x", language: en, checked: 2026-11-21}
+claims:
+  en: {claim: "Garlic cures the demo disease.", variants: ["garlic heals it"], keywords: [garlic],
+       explanation: "There is no evidence that garlic cures the demo disease; see a doctor."}
+  fr: {claim: "L'ail guérit la maladie démo.", variants: [], keywords: [ail],
+       explanation: "Rien ne montre que l'ail guérisse la maladie démo ; consultez un médecin."}
+  ar: {claim: "الثوم يعالج المرض التجريبي.", variants: [], keywords: [ثوم],
+       explanation: "لا يوجد دليل على أن الثوم يعالج المرض التجريبي، استشر طبيبًا في حال المرض."}
+"""
+
+
+def test_shipped_fact_checks_cover_every_seed_topic_in_three_languages() -> None:
+    checks = {check.id: check for check in load_fact_checks()}
+    assert set(checks) >= SEED_TOPICS
+    assert len(checks) >= 40
+    for check in checks.values():
+        assert set(check.claims) == {"ar", "fr", "en"}
+        assert check.citations
+
+
+def test_seed_topics_file_agrees_when_present() -> None:
+    path = SHARED / "docs" / "seed-topics.md"
+    if not path.exists():
+        pytest.skip("../shared/docs/seed-topics.md is not beside this clone")
+    keys = {
+        line.split("|")[1].strip()
+        for line in path.read_text().splitlines()
+        if line.startswith("| ") and line.count("|") >= 4
+    }
+    keys -= {"key", "---"}
+    assert keys <= {check.id for check in load_fact_checks()}
+
+
+def test_seed_verdicts() -> None:
+    checks = {check.id: check for check in load_fact_checks()}
+    assert checks["artemisia-malaria"].verdict == "misleading"
+    assert checks["smoking-lung-cancer"].verdict == "true"
+    assert checks["vaccines-autism"].verdict == "false"
+
+
+def test_unquoted_yaml_boolean_verdict_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "demo-topic.yaml"
+    path.write_text(VALID, encoding="utf-8")
+    assert load_fact_check(path).verdict == "false"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (("verdict: false", "verdict: maybe"), "verdict"),
+        (('url: "https://www.who.int/x"', 'url: "not a url"'), "citations.0.url"),
+        (("  ar: {claim", "  de: {claim"), "claims"),
+        (("keywords: [garlic]", "keywords: [onion]"), "claims.en.keywords"),
+        (("id: demo-topic", "id: other-topic"), "id"),
+    ],
+)
+def test_bad_file_is_refused_with_path_and_field(
+    tmp_path: Path, change: tuple[str, str], field: str
+) -> None:
+    path = tmp_path / "demo-topic.yaml"
+    path.write_text(VALID.replace(*change), encoding="utf-8")
+    with pytest.raises(FactCheckError) as error:
+        load_fact_check(path)
+    assert str(path) in str(error.value)
+    assert field in str(error.value)
+
+
+def test_unparsable_yaml_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "demo-topic.yaml"
+    path.write_text("id: [unclosed", encoding="utf-8")
+    with pytest.raises(FactCheckError, match="cannot be read as YAML"):
+        load_fact_check(path)
