@@ -121,7 +121,7 @@ class _Bar:
                 desc=self.label,
                 unit="chunk",
                 file=sys.stderr,
-                disable=None,
+                disable=False, mininterval=1.0,
                 dynamic_ncols=True,
             )
         self.bar.total = total

@@ -64,7 +64,6 @@ class Services:
                 answer=s.match_answer_threshold,
                 review=s.match_review_threshold,
                 min_margin=s.match_min_margin,
-                keyword_bonus=s.match_keyword_bonus,
             ),
         )
         evidence = EvidenceSearch(self.kb.passages, BM25Index(s.data_dir / "bm25"))

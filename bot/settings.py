@@ -34,10 +34,9 @@ class Settings(BaseSettings):
     )
 
     # Matching and evidence thresholds
-    match_answer_threshold: float = Field(0.63, ge=0, le=1)
+    match_answer_threshold: float = Field(0.50, ge=0, le=1)
     match_review_threshold: float = Field(0.60, ge=0, le=1)
-    match_min_margin: float = Field(0.05, ge=0, le=1)
-    match_keyword_bonus: float = Field(0.15, ge=0, le=1)
+    match_min_margin: float = Field(0.0, ge=0, le=1)
     evidence_min_score: float = Field(0.35, ge=0, le=1)
     evidence_top_k: int = Field(3, ge=1, le=10)
 
@@ -68,8 +67,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Settings:
-        if self.match_review_threshold > self.match_answer_threshold:
-            raise ValueError("MATCH_REVIEW_THRESHOLD must not exceed MATCH_ANSWER_THRESHOLD")
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("CHUNK_OVERLAP must be smaller than CHUNK_SIZE")
         return self

@@ -40,14 +40,9 @@ def _check_address(host: str, policy: FetchPolicy) -> None:
         address = ipaddress.ip_address(info[4][0])
         if address.is_loopback and policy.allow_loopback:
             continue
-        if (
-            address.is_private
-            or address.is_loopback
-            or address.is_link_local
-            or address.is_multicast
-            or address.is_reserved
-            or address.is_unspecified
-        ):
+        # Only globally routable addresses: this also refuses shared address space (100.64/10,
+        # where some clouds keep their metadata service), documentation and benchmark ranges.
+        if not address.is_global or address.is_multicast:
             raise IngestError(f"refused: {host} resolves to a non-public address ({address})")
 
 

@@ -109,6 +109,13 @@ def is_medquad_folder(path: Path) -> bool:
     return path.is_dir() and any(True for _ in path.rglob("*.xml"))
 
 
+_MEDQUAD_LAYOUTS = {
+    "Document": ("Focus", "QAPair", "Question", "Answer"),
+    "DiseaseFile": ("Focus", "QAPair", "Question", "Answer"),
+    "doc": ("doctitle-focus", "pair", "question", "answer"),
+}
+
+
 def load_medquad(folder: Path) -> list[Document]:
     """Every answered question of a MedQuAD folder; one document per answer, titled by its focus."""
     documents: list[Document] = []
@@ -117,24 +124,23 @@ def load_medquad(folder: Path) -> list[Document]:
             root = ET.parse(xml_path).getroot()
         except ET.ParseError as exc:
             raise IngestError(f"{xml_path}: malformed XML: {exc}") from exc
-        if root.tag not in {"Document", "DiseaseFile"}:  # a few CDC files use <DiseaseFile>
+        # Most files are <Document>/<QAPair>; a few CDC files use <DiseaseFile>, and a few NINDS
+        # files an older lower-case layout, <doc>/<doctitle-focus>/<pair>.
+        layout = _MEDQUAD_LAYOUTS.get(root.tag)
+        if layout is None:
             raise IngestError(f"{xml_path}: not a MedQuAD document (root <{root.tag}>)")
+        focus_tag, pair_tag, question_tag, answer_tag = layout
         url = root.get("url", "")
-        focus = clean_text(root.findtext("Focus") or xml_path.stem)
-        for pair in root.iter("QAPair"):
-            answer = clean_text_keep_lines(pair.findtext("Answer") or "")
-            question_node = pair.find("Question")
+        focus = clean_text(root.findtext(focus_tag) or xml_path.stem)
+        for pair in root.iter(pair_tag):
+            answer = clean_text_keep_lines(pair.findtext(answer_tag) or "")
+            question_node = pair.find(question_tag)
             question = clean_text(question_node.text or "") if question_node is not None else ""
             qid = question_node.get("qid", "") if question_node is not None else ""
             if len(answer) < 20:
                 continue
             documents.append(
-                Document(
-                    text=answer,
-                    title=focus,
-                    url=url,
-                    extra={"question": question, "qid": qid},
-                )
+                Document(text=answer, title=focus, url=url, extra={"question": question, "qid": qid})
             )
     if not documents:
         raise IngestError(f"{folder}: no answered MedQuAD question found")

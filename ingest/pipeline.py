@@ -148,12 +148,12 @@ class Ingestor:
         chunks = self._chunks(documents, source)
         if not chunks:
             raise IngestError(f"{location}: nothing to index after splitting")
-        digest = content_hash(*sorted(chunk.id for chunk in chunks))[:24]
-        if (
-            previous
-            and previous.get("content_hash") == digest
-            and previous.get("publisher") == source["publisher"]
-        ):
+        # What the source says and how it is labelled: a new publisher, language or trust tier
+        # is a change too (the passages carry them).
+        digest = content_hash(
+            source["publisher"], source["language"], trust_tier, *sorted(c.id for c in chunks)
+        )[:24]
+        if previous and previous.get("content_hash") == digest:
             return IngestSummary(
                 source_id, location, len(documents), len(chunks), 0, 0, True, _since(started)
             )
@@ -205,6 +205,8 @@ class Ingestor:
             if added_ids:
                 passages.delete(added_ids)
             raise
+        kept = [chunk for chunk in chunks if chunk.id in existing]
+        passages.update_metadata([c.id for c in kept], [c.metadata for c in kept])
         wanted = {chunk.id for chunk in chunks}
         stale = [id_ for id_ in existing if id_ not in wanted]
         passages.delete(stale)
@@ -285,6 +287,9 @@ class Ingestor:
                     )
                 )
             except IngestError as exc:
+                # Keep the source registered (with the error) so it is not silently forgotten.
+                kept = {key: value for key, value in record.items() if key != "source_id"}
+                self.kb.sources.put(record["source_id"], {**kept, "chunks": 0, "error": str(exc)})
                 results.append(f"{record['source_id']}: {exc}")
         return results
 

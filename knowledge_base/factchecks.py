@@ -9,7 +9,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
-from knowledge_base.text import normalise_for_match
+from knowledge_base.text import keyword_pattern, match_form
 
 LANGUAGES: tuple[str, ...] = ("ar", "fr", "en")
 Verdict = Literal["false", "misleading", "true", "unproven"]
@@ -51,7 +51,17 @@ class FactCheck(BaseModel):
     reviewed: dt.date
     citations: list[Citation] = Field(min_length=1)
     claims: dict[str, ClaimText]
+    # Further keyword groups a message must also match (each group: any one of its stems, in any
+    # language): what the rumour says about the entity, e.g. COVID-19 for garlic-covid.
+    requires: list[list[str]] = Field(default_factory=list, max_length=4)
     origin: Literal["curated", "approved"] = "curated"
+
+    @field_validator("requires")
+    @classmethod
+    def _groups_not_empty(cls, value: list[list[str]]) -> list[list[str]]:
+        if any(not group or any(not stem.strip() for stem in group) for group in value):
+            raise ValueError("every group needs at least one non-blank stem")
+        return value
 
     @field_validator("verdict", mode="before")
     @classmethod
@@ -73,13 +83,28 @@ class FactCheck(BaseModel):
         return value
 
     def keyword_stems(self) -> set[str]:
-        """Every language's keywords, normalised as messages are, for the key-entity check."""
+        """Every language's keywords, in the form of `keyword_pattern`, for the key-entity check."""
         return {
-            normalise_for_match(keyword)
+            keyword_pattern(keyword)
             for text in self.claims.values()
             for keyword in text.keywords
-            if normalise_for_match(keyword)
+            if keyword_pattern(keyword)
         }
+
+    def rule_groups(self) -> list[set[str]]:
+        """The key-entity group followed by the `requires` groups: a match needs one of each."""
+        groups = [self.keyword_stems()]
+        for group in self.requires:
+            groups.append({keyword_pattern(stem) for stem in group if keyword_pattern(stem)})
+        return groups
+
+    def first_unmet_group(self, text: str) -> int | None:
+        """Index of the first rule group the text does not satisfy, or None when all are met."""
+        form = match_form(text)
+        for index, group in enumerate(self.rule_groups()):
+            if not any(stem in form for stem in group):
+                return index
+        return None
 
     def phrasings(self) -> list[tuple[str, str]]:
         """(language, text) for the canonical claim and every variant, in every language."""
@@ -118,11 +143,16 @@ def load_fact_check(path: Path) -> FactCheck:
         raise FactCheckError(
             f"{path}: id: {fact_check.id!r} must equal the file name {path.stem!r}"
         )
-    stems = fact_check.keyword_stems()
     for lang, phrase in fact_check.phrasings():
-        if not any(stem in normalise_for_match(phrase) for stem in stems):
+        unmet = fact_check.first_unmet_group(phrase)
+        if unmet == 0:
             raise FactCheckError(
                 f"{path}: claims.{lang}.keywords: no keyword occurs in the phrasing {phrase!r}"
+            )
+        if unmet is not None:
+            raise FactCheckError(
+                f"{path}: requires.{unmet - 1}: no stem of this group occurs in the {lang} "
+                f"phrasing {phrase!r}"
             )
     return fact_check
 

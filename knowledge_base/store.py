@@ -115,6 +115,12 @@ class VectorCollection:
                 embeddings=[list(vector) for vector in embeddings[start:end]],
             )
 
+    def update_metadata(self, ids: Sequence[str], metadatas: Sequence[dict[str, Any]]) -> None:
+        """Replaces the metadata of stored entries, keeping their text and vectors."""
+        for start in range(0, len(ids), _BATCH):
+            end = start + _BATCH
+            self._collection.update(ids=list(ids[start:end]), metadatas=list(metadatas[start:end]))
+
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), _BATCH):
             self._collection.delete(ids=list(ids[start : start + _BATCH]))
@@ -226,45 +232,46 @@ class KnowledgeBase:
 
     # Fact-checks ----------------------------------------------------------------------------
     def upsert_fact_checks(self, checks: Iterable[FactCheck]) -> tuple[int, int]:
-        """Adds or refreshes fact-checks; returns (phrasings added, phrasings removed)."""
-        added = removed = 0
+        """Adds or refreshes fact-checks; returns (phrasings added, phrasings removed).
+
+        Phrasings whose text and fact-check are unchanged are left alone (no re-embedding).
+        """
+        checks = list(checks)
+        ids = [check.id for check in checks]
+        wanted: dict[str, tuple[str, dict[str, Any]]] = {}
         for check in checks:
             record = check.model_dump_json()
-            wanted: dict[str, tuple[str, dict[str, Any]]] = {}
+            record_hash = content_hash(record)[:16]
             for lang, text in check.claims.items():
                 for position, phrase in enumerate([text.claim, *text.variants]):
-                    entry_id = f"{check.id}:{lang}:{content_hash(phrase)[:16]}"
                     meta: dict[str, Any] = {
                         "fact_check_id": check.id,
                         "language": lang,
                         "verdict": check.verdict,
                         "kind": "claim" if position == 0 else "variant",
                         "origin": check.origin,
-                        "record_hash": content_hash(record)[:16],
+                        "record_hash": record_hash,
                     }
                     if position == 0 and lang == "en":
                         meta["record"] = record
-                    wanted[entry_id] = (phrase, meta)
-            current = {
-                id_: meta
-                for id_, _, meta in self.fact_checks.all(where={"fact_check_id": check.id})
-            }
-            stale = [id_ for id_ in current if id_ not in wanted]
-            new_hash = content_hash(record)[:16]
-            changed = [
-                id_
-                for id_ in wanted
-                if id_ not in current or current[id_].get("record_hash") != new_hash
-            ]
-            if stale:
-                self.fact_checks.delete(stale)
-                removed += len(stale)
-            if changed:
-                new_ids = [id_ for id_ in changed if id_ not in current]
-                texts = [wanted[id_][0] for id_ in changed]
-                self.fact_checks.upsert(changed, texts, [wanted[id_][1] for id_ in changed])
-                added += len(new_ids)
-        return added, removed
+                    wanted[f"{check.id}:{lang}:{content_hash(phrase)[:16]}"] = (phrase, meta)
+        current: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 100):
+            where = {"fact_check_id": {"$in": ids[start : start + 100]}}
+            current.update({id_: meta for id_, _, meta in self.fact_checks.all(where=where)})
+        stale = [id_ for id_ in current if id_ not in wanted]
+        new = [id_ for id_ in wanted if id_ not in current]
+        relabel = [
+            id_
+            for id_ in wanted
+            if id_ in current and current[id_].get("record_hash") != wanted[id_][1]["record_hash"]
+        ]
+        self.fact_checks.delete(stale)
+        if new:
+            self.fact_checks.upsert(new, [wanted[i][0] for i in new], [wanted[i][1] for i in new])
+        if relabel:
+            self.fact_checks.update_metadata(relabel, [wanted[i][1] for i in relabel])
+        return len(new), len(stale)
 
     def remove_fact_check(self, fact_check_id: str) -> int:
         ids = self.fact_checks.ids_where({"fact_check_id": fact_check_id})

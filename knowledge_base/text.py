@@ -73,3 +73,25 @@ def arabic_share(text: str) -> float:
     if not letters:
         return 0.0
     return sum(1 for ch in letters if _ARABIC_LETTER.match(ch)) / len(letters)
+
+
+_MATCH_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def match_form(text: str) -> str:
+    """A message as keyword rules see it: normalised words joined by single spaces, space-padded."""
+    return " " + " ".join(_MATCH_WORD.findall(normalise_for_match(text))) + " "
+
+
+def keyword_pattern(keyword: str) -> str:
+    """A keyword in the same form; a space written at either end anchors it at a word boundary.
+
+    `"autis"` matches autism, autistic, autiste; `" tb "` matches the word TB but not chatbot;
+    Arabic stems such as `"توحد"` also match after a prefix (`التوحد`).
+    """
+    core = " ".join(_MATCH_WORD.findall(normalise_for_match(keyword)))
+    if not core:
+        return ""
+    left = " " if keyword[:1].isspace() else ""
+    right = " " if keyword[-1:].isspace() else ""
+    return f"{left}{core}{right}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from bot.engine import compose
 from bot.engine.matcher import ClaimMatcher, Match
 from bot.engine.outcome import CitationOut, Outcome
-from bot.engine.triage import content_words, triage
+from bot.engine.triage import content_words, mentions_health, triage
 from knowledge_base.factchecks import FactCheck
 from knowledge_base.language import detect_language
 from knowledge_base.search import Evidence, EvidenceSearch
@@ -90,6 +90,10 @@ class FactCheckEngine:
             suggestions = self._suggestions(text)
             reply = compose.short_message_reply(language, suggestions)
             return Outcome(id, language, "not_a_claim", None, "answered", reply, text=text)
+        if not mentions_health(text) and (match is None or not match.rules_met):
+            # Chit-chat and non-health news: a help text, not a clinician's time.
+            return Outcome(id, language, "not_a_claim", None, "answered",
+                           compose.help_reply(language), text=text)
         return self._needs_review(id, language, text, match)
 
     def _answered(self, id: str | None, language: str, text: str, match: Match) -> Outcome:
@@ -149,7 +153,8 @@ class FactCheckEngine:
         return [
             self.matcher.records[fc_id]
             for fc_id, _ in ranked
-            if self.matcher.has_keyword(fc_id, text)
+            # The key entity is there (rule group 0 met), whatever else the message lacks.
+            if self.matcher.records[fc_id].first_unmet_group(text) != 0
         ]
 
 

@@ -1,8 +1,10 @@
 """Claim matching: a message against every phrasing of every fact-check, across languages.
 
-A match is only answered at once when several signals agree: the fused similarity (two
-embedders), the topic's key entity (one of its keywords) present in the message, and the margin
-over the best other fact-check once key entities are counted. What stays uncertain is left to clinicians.
+A fact-check is answered at once only when two kinds of evidence agree: the message meets the
+fact-check's keyword rules (its key entity, and what the rumour says about it, e.g. garlic *and*
+COVID-19), and the fused similarity of two embedders to one of its phrasings passes the answer
+threshold, ahead of any other fact-check whose rules the message also meets. Everything else is
+left to clinicians, with the closest fact-check as a suggestion.
 """
 
 from __future__ import annotations
@@ -12,18 +14,15 @@ from typing import Literal
 
 from knowledge_base.factchecks import FactCheck
 from knowledge_base.store import VectorCollection
-from knowledge_base.text import normalise_for_match
 
 Decision = Literal["answer", "review", "none"]
 
 
 @dataclass(frozen=True)
 class MatchThresholds:
-    answer: float = 0.63
+    answer: float = 0.50
     review: float = 0.60
-    min_margin: float = 0.05
-    # Added to a candidate's similarity when its key entity (a keyword) is in the message.
-    keyword_bonus: float = 0.15
+    min_margin: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class Match:
     fact_check: FactCheck
     score: float
     margin: float
-    keyword: bool
+    rules_met: bool
     decision: Decision
     runner_up: str | None = None
 
@@ -44,13 +43,12 @@ class ClaimMatcher:
         collection: VectorCollection,
         records: dict[str, FactCheck],
         thresholds: MatchThresholds | None = None,
-        depth: int = 40,
+        depth: int = 60,
     ) -> None:
         self.collection = collection
         self.records = records
         self.thresholds = thresholds or MatchThresholds()
         self.depth = depth
-        self._stems = {fc_id: record.keyword_stems() for fc_id, record in records.items()}
 
     def candidates(self, text: str) -> list[tuple[str, float]]:
         """Fact-check ids with their best phrasing's similarity, best first."""
@@ -62,40 +60,26 @@ class ClaimMatcher:
                 best[fc_id] = hit.score
         return sorted(best.items(), key=lambda item: item[1], reverse=True)
 
-    def has_keyword(self, fc_id: str, text: str) -> bool:
-        normalised = normalise_for_match(text)
-        return any(stem in normalised for stem in self._stems.get(fc_id, ()))
+    def rules_met(self, fc_id: str, text: str) -> bool:
+        record = self.records.get(fc_id)
+        return record is not None and record.first_unmet_group(text) is None
 
     def match(self, text: str) -> Match | None:
         ranked = self.candidates(text)
         if not ranked:
             return None
         limits = self.thresholds
-        # Candidates whose key entity is in the message get a bonus; the best adjusted one wins.
-        adjusted = sorted(
-            ((fc_id, score, self.has_keyword(fc_id, text)) for fc_id, score in ranked),
-            key=lambda item: item[1] + (limits.keyword_bonus if item[2] else 0.0),
-            reverse=True,
-        )
-        chosen_id, chosen_score, keyword = adjusted[0]
-        runner_up = adjusted[1] if len(adjusted) > 1 else None
-        bonus = limits.keyword_bonus if keyword else 0.0
-        margin = (
-            chosen_score
-            + bonus
-            - (runner_up[1] + (limits.keyword_bonus if runner_up[2] else 0.0) if runner_up else 0.0)
-        )
-        if keyword and chosen_score >= limits.answer and margin >= limits.min_margin:
-            decision: Decision = "answer"
-        elif chosen_score + bonus >= limits.review:
-            decision = "review"
-        else:
-            decision = "none"
-        return Match(
-            self.records[chosen_id],
-            chosen_score,
-            margin,
-            keyword,
-            decision,
-            runner_up[0] if runner_up else None,
-        )
+        eligible = [(fc_id, score) for fc_id, score in ranked if self.rules_met(fc_id, text)]
+        if eligible:
+            (chosen_id, score), rest = eligible[0], eligible[1:]
+            margin = score - (rest[0][1] if rest else 0.0)
+            decision: Decision = (
+                "answer" if score >= limits.answer and margin >= limits.min_margin else "review"
+            )
+            runner_up = rest[0][0] if rest else None
+            return Match(self.records[chosen_id], score, margin, True, decision, runner_up)
+        (chosen_id, score), rest = ranked[0], ranked[1:]
+        margin = score - (rest[0][1] if rest else 0.0)
+        decision = "review" if score >= limits.review else "none"
+        runner_up = rest[0][0] if rest else None
+        return Match(self.records[chosen_id], score, margin, False, decision, runner_up)

@@ -30,6 +30,7 @@ class Cues:
     self_harm: tuple[str, ...]
     personal: tuple[str, ...]
     greeting: tuple[str, ...]
+    health: tuple[str, ...]
 
 
 def _pattern(cue: str) -> str:
@@ -80,6 +81,11 @@ def triage(text: str) -> Triage:
     if len(padded.split()) <= 8 and _has(padded, c.greeting):
         return Triage("greeting")
     return Triage("claim")
+
+
+def mentions_health(text: str) -> bool:
+    """Whether a message speaks of health at all (a disease, a body part, a medicine, care...)."""
+    return _has(padded_words(text), cues().health)
 
 
 def content_words(text: str) -> list[str]:
