@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from bot.logs import configure as configure_logging
 from bot.services import Services
 from bot.settings import Settings
 from ingest.loaders import IngestError
@@ -34,7 +34,10 @@ def _settings() -> Settings:
 
 def _services(ctx: click.Context, check_index: bool = True) -> Services:
     settings = _settings()
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    secrets = [settings.telegram_bot_token.get_secret_value()] if settings.telegram_bot_token else []
+    if settings.webhook_secret:
+        secrets.append(settings.webhook_secret.get_secret_value())
+    configure_logging(settings.log_level, secrets)
     return Services(settings, check_index=check_index)
 
 
@@ -223,6 +226,28 @@ def ingest_rebuild(ctx: click.Context) -> None:
         click.echo(_summary_line(result))
     if any(isinstance(result, str) for result in results):
         raise click.ClickException("some sources could not be ingested again (see above)")
+
+
+@main.command("bot")
+@click.pass_context
+def run_bot(ctx: click.Context) -> None:
+    """Run the Telegram bot (long polling, or a webhook when WEBHOOK_URL is set)."""
+    from bot.review.database import DatabaseError, make_engine, migrate, session_factory
+    from bot.review.repository import ReviewRepository
+    from bot.telegram.app import run
+
+    services = _services(ctx)
+    problems = services.settings.bot_problems()
+    if problems:
+        raise click.ClickException("cannot start the bot:\n  " + "\n  ".join(problems))
+    engine = make_engine(services.settings.resolved_database_url)
+    try:
+        migrate(engine)
+    except DatabaseError as exc:
+        raise click.ClickException(str(exc)) from None
+    services.engine.warm_up()
+    click.echo("bot running; press Ctrl+C to stop", err=True)
+    run(services, ReviewRepository(session_factory(engine)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -64,6 +64,7 @@ class Services:
                 answer=s.match_answer_threshold,
                 review=s.match_review_threshold,
                 min_margin=s.match_min_margin,
+                approved=s.match_approved_threshold,
             ),
         )
         evidence = EvidenceSearch(self.kb.passages, BM25Index(s.data_dir / "bm25"))

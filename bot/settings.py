@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -37,6 +38,7 @@ class Settings(BaseSettings):
     match_answer_threshold: float = Field(0.50, ge=0, le=1)
     match_review_threshold: float = Field(0.60, ge=0, le=1)
     match_min_margin: float = Field(0.0, ge=0, le=1)
+    match_approved_threshold: float = Field(0.88, ge=0, le=1)
     evidence_min_score: float = Field(0.35, ge=0, le=1)
     evidence_top_k: int = Field(3, ge=1, le=10)
 
@@ -56,6 +58,64 @@ class Settings(BaseSettings):
 
     # Telegram (used by `factcheck bot`)
     telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = Field("https://api.telegram.org/bot")
+    telegram_api_file_url: str | None = Field(
+        None, description="Where files are downloaded from (default: derived from the base URL)."
+    )
+    review_chat_id: int | None = None
+    reviewer_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    review_language: str = Field("en", pattern="^(ar|fr|en)$")
+    database_url: str | None = Field(None, description="Default: a SQLite file in DATA_DIR.")
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    rate_limit_per_minute: int = Field(10, ge=1, le=1000)
+    retention_days: int = Field(30, ge=1, le=3650)
+
+    @field_validator("reviewer_ids", "admin_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            try:
+                return frozenset(int(part) for part in parts)
+            except ValueError:
+                raise ValueError("must be comma-separated Telegram user ids (numbers)") from None
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'review.db').resolve()}"
+
+    @property
+    def resolved_file_url(self) -> str:
+        if self.telegram_api_file_url:
+            return self.telegram_api_file_url
+        base = self.telegram_api_base_url.rstrip("/")
+        return base[: -len("/bot")] + "/file/bot" if base.endswith("/bot") else base + "/file/bot"
+
+    def bot_problems(self) -> list[str]:
+        """What stops the Telegram bot from starting, each naming its setting."""
+        problems = []
+        if self.telegram_bot_token is None or not self.telegram_bot_token.get_secret_value():
+            problems.append("TELEGRAM_BOT_TOKEN is missing (get one from @BotFather)")
+        elif ":" not in self.telegram_bot_token.get_secret_value():
+            problems.append("TELEGRAM_BOT_TOKEN is malformed (expected digits:letters)")
+        if self.review_chat_id is None:
+            problems.append("REVIEW_CHAT_ID is missing (the chat where clinicians review drafts)")
+        if not self.reviewer_ids:
+            problems.append("REVIEWER_IDS is empty (comma-separated Telegram user ids)")
+        if self.webhook_url and not self.webhook_url.startswith("https://") and not (
+            self.webhook_url.startswith("http://127.0.0.1")
+        ):
+            problems.append("WEBHOOK_URL must be an https:// URL")
+        if self.webhook_url and self.webhook_secret is None:
+            problems.append("WEBHOOK_SECRET is missing (required with WEBHOOK_URL)")
+        return problems
 
     @field_validator("log_level")
     @classmethod

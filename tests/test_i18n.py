@@ -21,10 +21,13 @@ def test_placeholders_agree_across_languages(key: str) -> None:
 
 
 def test_arabic_texts_are_arabic_script_right_to_left() -> None:
-    for key, text in messages("ar").items():
-        if key.startswith("reply.source_line") or key.startswith("reply.evidence_line"):
+    import re
+
+    for key, raw in messages("ar").items():
+        text = re.sub(r"\{[a-z_]+\}", "", raw)
+        if key.endswith(("source_line", "evidence_line")):
             continue
-        assert arabic_share(text) > 0.5, key
+        assert arabic_share(text) > 0.3, key  # command names and ids are Latin
         # The first strong character decides the paragraph direction in Telegram clients.
         first = next(
             ch for ch in text if (ch.isascii() and ch.isalpha()) or "\u0600" <= ch <= "\u06ff"

@@ -32,7 +32,7 @@ def _fit(parts: list[str], footer: str) -> str:
 
 
 def fact_check_reply(check: FactCheck, language: str) -> str:
-    text = check.claims.get(language) or check.claims["en"]
+    text = check.text_for(language)
     sources = [t("reply.sources", language)] + [
         t(
             "reply.source_line",
@@ -80,6 +80,34 @@ def pending_reply(evidence: list[Evidence], language: str) -> str:
     return _fit(parts, t("reply.footer", language))
 
 
+def evidence_draft(evidence: list[Evidence], language: str) -> str:
+    """The evidence-only draft reviewers approve or edit: what trusted sources say, with dates."""
+    if not evidence:
+        return t("draft.no_evidence", language)
+    lines = [t("draft.evidence_intro", language)]
+    for item in evidence:
+        meta = item.hit.metadata
+        lines.append(f"• “{_snippet(_body(item.hit.text, str(meta.get('title', ''))))}”")
+        lines.append(
+            "  "
+            + t(
+                "reply.evidence_line",
+                language,
+                publisher=meta.get("publisher", ""),
+                title=meta.get("title", ""),
+                date=meta.get("date", ""),
+                url=meta.get("url", ""),
+            ).lstrip("• ")
+        )
+    return _fit(["\n".join(lines)], "")
+
+
+def decision_reply(text: str, language: str, correction: bool = False) -> str:
+    """What askers receive once a clinician approved (or revised) a reply."""
+    header = t("bot.correction_header" if correction else "bot.decision_header", language)
+    return _fit([header, text.strip()], t("reply.footer", language))
+
+
 def _body(text: str, title: str) -> str:
     return text[len(title) :].lstrip() if title and text.startswith(title) else text
 
@@ -104,7 +132,7 @@ def short_message_reply(language: str, suggestions: list[FactCheck]) -> str:
     if suggestions:
         lines = [t("reply.suggestions", language)]
         for check in suggestions:
-            text = check.claims.get(language) or check.claims["en"]
+            text = check.text_for(language)
             lines.append(f"• {text.claim}")
         parts.append("\n".join(lines))
     return "\n\n".join(parts)

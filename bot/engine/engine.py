@@ -70,7 +70,8 @@ class FactCheckEngine:
         if verdict.category == "emergency":
             reply = compose.emergency_reply(language, number, verdict.self_harm)
             return Outcome(id, language, "emergency", None, "answered", reply, text=text)
-        match = self.matcher.match(text)
+        vector = self.matcher.embed(text)
+        match = self.matcher.match(text, vector)
         if match is not None and match.decision == "answer":
             return self._answered(id, language, text, match)
         if verdict.category == "personal_advice":
@@ -94,7 +95,9 @@ class FactCheckEngine:
             # Chit-chat and non-health news: a help text, not a clinician's time.
             return Outcome(id, language, "not_a_claim", None, "answered",
                            compose.help_reply(language), text=text)
-        return self._needs_review(id, language, text, match)
+        outcome = self._needs_review(id, language, text, match)
+        outcome.vector = vector
+        return outcome
 
     def _answered(self, id: str | None, language: str, text: str, match: Match) -> Outcome:
         check = match.fact_check
@@ -124,6 +127,7 @@ class FactCheckEngine:
             verdict="unproven",
             status="needs_review",
             reply=compose.pending_reply(evidence, language),
+            draft_reply=compose.evidence_draft(evidence, language),
             citations=[_evidence_citation(item) for item in evidence],
             matched_fact_check=None,
             text=text,

@@ -23,6 +23,8 @@ class MatchThresholds:
     answer: float = 0.50
     review: float = 0.60
     min_margin: float = 0.0
+    # Clinician-approved replies carry no keyword rules: they need a near-repeat of the claim.
+    approved: float = 0.88
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,15 @@ class ClaimMatcher:
         self.thresholds = thresholds or MatchThresholds()
         self.depth = depth
 
-    def candidates(self, text: str) -> list[tuple[str, float]]:
+    def embed(self, text: str) -> list[float]:
+        return self.collection.embeddings.embed_query(text)
+
+    def candidates(
+        self, text: str, vector: list[float] | None = None
+    ) -> list[tuple[str, float]]:
         """Fact-check ids with their best phrasing's similarity, best first."""
-        vector = self.collection.embeddings.embed_query(text)
+        if vector is None:
+            vector = self.embed(text)
         best: dict[str, float] = {}
         for hit in self.collection.query(vector, self.depth):
             fc_id = str(hit.metadata.get("fact_check_id"))
@@ -60,16 +68,24 @@ class ClaimMatcher:
                 best[fc_id] = hit.score
         return sorted(best.items(), key=lambda item: item[1], reverse=True)
 
-    def rules_met(self, fc_id: str, text: str) -> bool:
-        record = self.records.get(fc_id)
-        return record is not None and record.first_unmet_group(text) is None
+    def add(self, record: FactCheck) -> None:
+        """Makes a newly approved fact-check matchable at once."""
+        self.records[record.id] = record
 
-    def match(self, text: str) -> Match | None:
-        ranked = self.candidates(text)
+    def rules_met(self, fc_id: str, text: str, score: float = 1.0) -> bool:
+        record = self.records.get(fc_id)
+        if record is None:
+            return False
+        if not record.keyword_stems():
+            return score >= self.thresholds.approved
+        return record.first_unmet_group(text) is None
+
+    def match(self, text: str, vector: list[float] | None = None) -> Match | None:
+        ranked = self.candidates(text, vector)
         if not ranked:
             return None
         limits = self.thresholds
-        eligible = [(fc_id, score) for fc_id, score in ranked if self.rules_met(fc_id, text)]
+        eligible = [(fc_id, s) for fc_id, s in ranked if self.rules_met(fc_id, text, s)]
         if eligible:
             (chosen_id, score), rest = eligible[0], eligible[1:]
             margin = score - (rest[0][1] if rest else 0.0)

@@ -58,6 +58,8 @@ class Outcome:
     # Not part of the contract:
     text: str = ""
     suggested_fact_check: dict[str, Any] | None = None
+    vector: list[float] = field(default_factory=list)  # the claim-matching embedding
+    draft_reply: str = ""  # for reviewers: what askers get if the draft is approved as it is
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:

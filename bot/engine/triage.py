@@ -2,16 +2,19 @@
 
 Cues live in `triage.yaml`, per language, and apply in every language (people mix them). A cue
 matches whole words of the normalised message; a `*` at either end lets it run into a longer word
-(`suicid*`, or `*توحد` after an Arabic prefix). Strong emergency cues alone are
-enough; weak ones (a heart attack, a stroke...) also need a cue that it is happening now to someone,
-so that a rumour *about* heart attacks is not taken for an emergency.
+(`suicid*`, or `*توحد` after an Arabic prefix), and a `#` word stands for any number (`# min ago`).
+Strong emergency cues alone are enough; weak ones (a heart attack, a stroke...) also need a cue that
+it is happening now to someone, so that a rumour *about* heart attacks is not taken for an emergency.
+Likewise someone having swallowed something (`ingested`) is an emergency only when what they
+swallowed is `harmful` (bleach, rat poison, a whole strip of pills), wherever the two sit in the
+message: "my son drank from the bleach bottle", but not "drinking bleach kills the virus".
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
@@ -20,6 +23,7 @@ from knowledge_base.text import normalise_for_match
 
 TRIAGE_FILE = Path(__file__).with_name("triage.yaml")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_CUE_WORD = re.compile(r"#|[^\W_]+", re.UNICODE)  # in a cue, `#` is any number
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class Cues:
     emergency_strong: tuple[str, ...]
     emergency_weak: tuple[str, ...]
     now: tuple[str, ...]
+    ingested: tuple[str, ...]
+    harmful: tuple[str, ...]
     self_harm: tuple[str, ...]
     personal: tuple[str, ...]
     greeting: tuple[str, ...]
@@ -35,10 +41,15 @@ class Cues:
 
 def _pattern(cue: str) -> str:
     """A cue as a substring of the padded message: words must match whole unless marked '*'."""
-    core = " ".join(_WORD.findall(normalise_for_match(cue)))
+    core = " ".join(_CUE_WORD.findall(normalise_for_match(cue)))
     left = "" if cue.startswith("*") else " "
     right = "" if cue.endswith("*") else " "
-    return f"{left}{core}{right}" if core else ""
+    return f"{left}{core}{right}" if core.strip("# ") else ""
+
+
+@cache
+def _number_pattern(pattern: str) -> re.Pattern[str]:
+    return re.compile(re.escape(pattern).replace(re.escape("#"), r"\d+"))
 
 
 @lru_cache(maxsize=1)
@@ -58,7 +69,10 @@ def padded_words(text: str) -> str:
 
 
 def _has(padded: str, patterns: tuple[str, ...]) -> bool:
-    return any(pattern in padded for pattern in patterns)
+    return any(
+        _number_pattern(pattern).search(padded) if "#" in pattern else pattern in padded
+        for pattern in patterns
+    )
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,8 @@ def triage(text: str) -> Triage:
     if self_harm or _has(padded, c.emergency_strong):
         return Triage("emergency", self_harm=self_harm)
     if _has(padded, c.emergency_weak) and _has(padded, c.now):
+        return Triage("emergency")
+    if _has(padded, c.ingested) and _has(padded, c.harmful):
         return Triage("emergency")
     if _has(padded, c.personal):
         return Triage("personal_advice")

@@ -1,0 +1,425 @@
+"""The review store's operations: each one a single transaction, safe to call from any thread."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.review.models import (
+    AuditEntry,
+    Decision,
+    Delivery,
+    Draft,
+    ProcessedUpdate,
+    Request,
+    User,
+    utcnow,
+)
+
+# Two pending claims this similar (fused cosine) are the same claim: one draft for all askers.
+SAME_CLAIM = 0.92
+
+
+@dataclass(frozen=True)
+class Received:
+    """What recording a message decided: the request, and the draft if one was made or joined."""
+
+    request_id: int
+    draft_id: int | None
+    new_draft: bool
+
+
+class ReviewRepository:
+    """Users, requests, drafts, decisions, deliveries and the audit log."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    # Users -------------------------------------------------------------------------------------
+    def user(self, telegram_id: int, chat_id: int) -> User:
+        with self.sessions.begin() as session:
+            user = session.scalar(select(User).where(User.telegram_id == telegram_id))
+            if user is None:
+                user = User(telegram_id=telegram_id, chat_id=chat_id, ref=_new_ref())
+                session.add(user)
+                session.flush()
+            elif user.chat_id != chat_id:
+                user.chat_id = chat_id
+            return user
+
+    def set_language(self, telegram_id: int, chat_id: int, language: str) -> None:
+        self.user(telegram_id, chat_id)
+        with self.sessions.begin() as session:
+            session.execute(
+                update(User).where(User.telegram_id == telegram_id).values(language=language)
+            )
+
+    def set_banned(self, telegram_id: int, banned: bool, actor_id: int) -> bool:
+        self.user(telegram_id, telegram_id)  # a private chat's id is the user's id
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(User).where(User.telegram_id == telegram_id).values(banned=banned)
+            )
+            session.add(
+                AuditEntry(
+                    actor_id=actor_id, action="ban" if banned else "unban", subject=str(telegram_id)
+                )
+            )
+            return bool(result.rowcount)
+
+    def forget(self, telegram_id: int) -> int:
+        """Deletes a user's messages and personal data; returns how many requests went."""
+        with self.sessions.begin() as session:
+            user = session.scalar(select(User).where(User.telegram_id == telegram_id))
+            if user is None:
+                return 0
+            ids = list(session.scalars(select(Request.id).where(Request.user_id == user.id)))
+            session.execute(delete(Delivery).where(Delivery.request_id.in_(ids)))
+            session.execute(delete(Request).where(Request.user_id == user.id))
+            session.execute(delete(User).where(User.id == user.id))
+            session.add(
+                AuditEntry(
+                    actor_id=None, action="forget", subject=user.ref, detail={"requests": len(ids)}
+                )
+            )
+            return len(ids)
+
+    # Requests ----------------------------------------------------------------------------------
+    def receive(
+        self,
+        *,
+        update_id: int,
+        user: User,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        redacted_text: str,
+        outcome: Any,
+        vector: Sequence[float] | None = None,
+        draft_reply: str = "",
+    ) -> Received | None:
+        """Records a message and queues its reply, at most once per Telegram update.
+
+        Returns None when the update was already handled (Telegram redelivers after a crash).
+        A claim that needs review joins a pending draft of the same claim, or starts one.
+        """
+        with self.sessions.begin() as session:
+            try:
+                with session.begin_nested():
+                    session.add(ProcessedUpdate(update_id=update_id))
+            except IntegrityError:
+                return None
+            request = Request(
+                update_id=update_id,
+                user_id=user.id,
+                chat_id=chat_id,
+                message_id=message_id,
+                text=text,
+                redacted_text=redacted_text,
+                language=outcome.language,
+                category=outcome.category,
+                status=outcome.status,
+                fact_check_id=(outcome.matched_fact_check or {}).get("id"),
+            )
+            session.add(request)
+            session.flush()
+            draft, new_draft = None, False
+            if outcome.status == "needs_review":
+                draft = self._same_pending_claim(session, vector)
+                if draft is None:
+                    draft = Draft(
+                        claim=redacted_text,
+                        language=outcome.language,
+                        draft_reply=draft_reply or outcome.reply,
+                        evidence=outcome.evidence,
+                        suggestion=outcome.suggested_fact_check,
+                        vector=list(vector or []),
+                    )
+                    session.add(draft)
+                    session.flush()
+                    new_draft = True
+                request.draft_id = draft.id
+            kind = "holding" if outcome.status == "needs_review" else "answer"
+            session.add(
+                Delivery(
+                    dedupe_key=f"{kind}:{request.id}",
+                    request_id=request.id,
+                    chat_id=chat_id,
+                    reply_to_message_id=message_id,
+                    kind=kind,
+                    text=outcome.reply,
+                )
+            )
+            return Received(request.id, draft.id if draft else None, new_draft)
+
+    @staticmethod
+    def _same_pending_claim(session: Session, vector: Sequence[float] | None) -> Draft | None:
+        if not vector:
+            return None
+        query = np.asarray(vector, dtype=np.float32)
+        best, best_score = None, SAME_CLAIM
+        for draft in session.scalars(select(Draft).where(Draft.status == "pending")):
+            if len(draft.vector) != len(query):
+                continue
+            score = float(np.dot(query, np.asarray(draft.vector, dtype=np.float32)))
+            if score >= best_score:
+                best, best_score = draft, score
+        return best
+
+    # Drafts and decisions ----------------------------------------------------------------------
+    def draft(self, draft_id: int) -> Draft | None:
+        with self.sessions() as session:
+            return session.get(Draft, draft_id)
+
+    def pending_drafts(self) -> list[tuple[Draft, int]]:
+        """Pending drafts, oldest first, with how many people are waiting for each."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Draft, func.count(Request.id))
+                .join(Request, Request.draft_id == Draft.id, isouter=True)
+                .where(Draft.status == "pending")
+                .group_by(Draft.id)
+                .order_by(Draft.created_at)
+            ).all()
+            return [(draft, count) for draft, count in rows]
+
+    def unposted_drafts(self) -> list[tuple[Draft, int]]:
+        """Pending drafts not yet shown to reviewers (a crash can fall between the two)."""
+        return [(d, n) for d, n in self.pending_drafts() if d.review_message_id is None]
+
+    def set_review_message(self, draft_id: int, chat_id: int, message_id: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Draft)
+                .where(Draft.id == draft_id)
+                .values(review_chat_id=chat_id, review_message_id=message_id)
+            )
+
+    def decide(
+        self,
+        draft_id: int,
+        *,
+        reviewer_id: int,
+        reviewer_name: str,
+        action: str,
+        text: str | None = None,
+        reason: str | None = None,
+        fact_check_id: str | None = None,
+        delivered_text: str | None = None,
+    ) -> Draft | None:
+        """Approves (with `text`), rejects (with `reason`) or marks a pending draft as spam.
+
+        `delivered_text` (the approved reply, or a "could not answer" note) is queued for every
+        asker of the draft. Returns None when the draft was already decided (a second press of
+        a button, or another reviewer was first).
+        """
+        with self.sessions.begin() as session:
+            draft = session.get(Draft, draft_id, with_for_update=True)
+            if draft is None or draft.status != "pending":
+                return None
+            now = utcnow()
+            draft.status = {"approve": "approved", "reject": "rejected", "spam": "spam"}[action]
+            draft.decided_at = now
+            draft.version += 1
+            if action == "approve":
+                draft.final_reply = text
+                draft.fact_check_id = fact_check_id
+            session.add(
+                Decision(
+                    draft_id=draft.id,
+                    reviewer_id=reviewer_id,
+                    reviewer_name=reviewer_name,
+                    action=action,
+                    text=text,
+                    reason=reason,
+                )
+            )
+            session.add(
+                AuditEntry(
+                    actor_id=reviewer_id,
+                    action=f"draft.{action}",
+                    subject=f"draft:{draft.id}",
+                    detail={"text": text, "reason": reason},
+                )
+            )
+            requests = list(session.scalars(select(Request).where(Request.draft_id == draft.id)))
+            for request in requests:
+                request.status = "decided"
+                if delivered_text and action != "spam":
+                    session.add(
+                        Delivery(
+                            dedupe_key=f"decision:{request.id}:{draft.version}",
+                            request_id=request.id,
+                            chat_id=request.chat_id,
+                            reply_to_message_id=request.message_id,
+                            kind="decision",
+                            text=delivered_text,
+                        )
+                    )
+            draft.requests = requests
+            return draft
+
+    def revise(
+        self,
+        draft_id: int,
+        *,
+        reviewer_id: int,
+        reviewer_name: str,
+        text: str,
+        notify: bool,
+        delivered_text: str | None = None,
+    ) -> int:
+        """Revises an approved reply; with `notify`, queues a correction to everyone who got it."""
+        with self.sessions.begin() as session:
+            draft = session.get(Draft, draft_id)
+            if draft is None or draft.status != "approved":
+                return 0
+            draft.version += 1
+            draft.final_reply = text
+            session.add(
+                Decision(
+                    draft_id=draft.id,
+                    reviewer_id=reviewer_id,
+                    reviewer_name=reviewer_name,
+                    action="revise",
+                    text=text,
+                )
+            )
+            session.add(
+                AuditEntry(
+                    actor_id=reviewer_id,
+                    action="draft.revise",
+                    subject=f"draft:{draft.id}",
+                    detail={"notify": notify},
+                )
+            )
+            if not notify:
+                return 0
+            received = session.scalars(
+                select(Delivery)
+                .where(Delivery.kind == "decision", Delivery.status == "sent")
+                .join(Request, Request.id == Delivery.request_id)
+                .where(Request.draft_id == draft.id)
+            ).all()
+            for delivery in received:
+                session.add(
+                    Delivery(
+                        dedupe_key=f"correction:{delivery.request_id}:{draft.version}",
+                        request_id=delivery.request_id,
+                        chat_id=delivery.chat_id,
+                        reply_to_message_id=delivery.telegram_message_id,
+                        kind="correction",
+                        text=delivered_text or text,
+                    )
+                )
+            return len(received)
+
+    def decisions(self, draft_id: int) -> list[Decision]:
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(Decision).where(Decision.draft_id == draft_id).order_by(Decision.id)
+                )
+            )
+
+    # Deliveries --------------------------------------------------------------------------------
+    def due_deliveries(self, limit: int = 50) -> list[Delivery]:
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(Delivery)
+                    .where(Delivery.status == "pending", Delivery.next_attempt_at <= utcnow())
+                    .order_by(Delivery.id)
+                    .limit(limit)
+                )
+            )
+
+    def delivered(self, delivery_id: int, telegram_message_id: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(status="sent", telegram_message_id=telegram_message_id, sent_at=utcnow())
+            )
+
+    def retry_later(self, delivery_id: int, error: str, delay_s: float, give_up: bool) -> None:
+        with self.sessions.begin() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id)
+                .values(
+                    attempts=Delivery.attempts + 1,
+                    last_error=error[:500],
+                    status="failed" if give_up else "pending",
+                    next_attempt_at=utcnow() + dt.timedelta(seconds=delay_s),
+                )
+            )
+
+    def delivery_counts(self) -> dict[str, int]:
+        with self.sessions() as session:
+            rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+            return {status: count for status, count in rows}
+
+    # Audit and statistics ----------------------------------------------------------------------
+    def audit(
+        self,
+        actor_id: int | None,
+        action: str,
+        subject: str = "",
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        with self.sessions.begin() as session:
+            session.add(
+                AuditEntry(actor_id=actor_id, action=action, subject=subject, detail=detail or {})
+            )
+
+    def stats(self, since: dt.datetime) -> dict[str, Any]:
+        with self.sessions() as session:
+            total = session.scalar(select(func.count(Request.id))) or 0
+            answered = (
+                session.scalar(select(func.count(Request.id)).where(Request.draft_id.is_(None)))
+                or 0
+            )
+            reviewed = total - answered
+            waits = [
+                (decided - created).total_seconds()
+                for created, decided in session.execute(
+                    select(Draft.created_at, Draft.decided_at).where(Draft.decided_at.is_not(None))
+                )
+            ]
+            top = session.execute(
+                select(Request.fact_check_id, func.count(Request.id))
+                .where(Request.created_at >= since, Request.fact_check_id.is_not(None))
+                .group_by(Request.fact_check_id)
+                .order_by(func.count(Request.id).desc())
+                .limit(5)
+            ).all()
+        return {
+            "requests": total,
+            "answered_at_once": answered,
+            "reviewed": reviewed,
+            "median_decision_s": float(np.median(waits)) if waits else None,
+            "top_claims": [(fc_id, count) for fc_id, count in top],
+        }
+
+    def purge_raw_text(self, older_than: dt.datetime) -> int:
+        """Drops the raw text of old requests (the redacted text stays for the record)."""
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(Request)
+                .where(Request.created_at < older_than, Request.text.is_not(None))
+                .values(text=None)
+            )
+            return int(result.rowcount or 0)
+
+
+def _new_ref() -> str:
+    return "U-" + secrets.token_hex(4).upper()

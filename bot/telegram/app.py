@@ -1,0 +1,128 @@
+"""Builds the Telegram Application from settings and services, and runs it (polling or webhook)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot.review.repository import ReviewRepository
+from bot.services import Services
+from bot.telegram import admin, public, review
+from bot.telegram.callbacks import CallbackSigner
+from bot.telegram.context import KEY, BotServices
+from bot.telegram.outbox import Outbox
+from bot.telegram.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """One place for unexpected errors: logged without message text or secrets."""
+    update_id = getattr(update, "update_id", None)
+    log.error(
+        "error while handling update %s: %s",
+        update_id,
+        type(context.error).__name__,
+        exc_info=context.error,
+    )
+
+
+def build_application(services: Services, repo: ReviewRepository) -> Application:
+    """The bot: handlers wired in one place; the outbox starts and stops with the application."""
+    settings = services.settings
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    secret = hashlib.sha256(b"callbacks:" + token.encode()).digest()
+    bot_services = BotServices(
+        settings=settings,
+        engine=services.engine,
+        repo=repo,
+        ingestor=services.ingestor,
+        signer=CallbackSigner(secret),
+        limiter=RateLimiter(settings.rate_limit_per_minute),
+    )
+
+    async def post_init(application: Application) -> None:
+        bot_services.outbox = Outbox(application.bot, repo)
+        bot_services.outbox.start()
+        await review.post_unposted_drafts(bot_services, application.bot)
+
+    async def post_shutdown(application: Application) -> None:
+        if bot_services.outbox is not None:
+            await bot_services.outbox.stop()
+
+    application = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.resolved_file_url)
+        .concurrent_updates(8)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    application.bot_data[KEY] = bot_services
+    review_chat = filters.Chat(chat_id=settings.review_chat_id) if settings.review_chat_id else None
+    private = filters.ChatType.PRIVATE
+
+    application.add_handler(CommandHandler(["start", "help"], public.start))
+    application.add_handler(CommandHandler("language", public.choose_language))
+    application.add_handler(CommandHandler("forget", public.forget))
+    application.add_handler(CommandHandler("queue", review.queue))
+    application.add_handler(CommandHandler("revise", review.revise))
+    application.add_handler(CommandHandler("cancel", review.cancel))
+    application.add_handler(CommandHandler("addsource", admin.add_source))
+    application.add_handler(
+        MessageHandler(
+            filters.Document.ALL & filters.CaptionRegex(r"^/addsource\b"), admin.add_source
+        )
+    )
+    application.add_handler(CommandHandler("sources", admin.list_sources))
+    application.add_handler(CommandHandler("removesource", admin.remove_source))
+    application.add_handler(CommandHandler("stats", admin.stats))
+    application.add_handler(CommandHandler(["ban", "unban"], admin.ban))
+    application.add_handler(CallbackQueryHandler(public.language_button, pattern=r"^lang\|"))
+    application.add_handler(CallbackQueryHandler(review.button))
+    if review_chat is not None:
+        application.add_handler(
+            MessageHandler(review_chat & filters.TEXT & ~filters.COMMAND, review.reviewer_text)
+        )
+    rumour_filter = (filters.TEXT & ~filters.COMMAND) | filters.CAPTION
+    application.add_handler(MessageHandler(private & rumour_filter, public.rumour))
+    application.add_handler(
+        MessageHandler(private & ~filters.COMMAND & ~rumour_filter, public.unsupported)
+    )
+    application.add_error_handler(on_error)
+    return application
+
+
+def run(services: Services, repo: ReviewRepository) -> None:
+    """Runs until interrupted: long polling, or a webhook server when WEBHOOK_URL is set."""
+    settings = services.settings
+    application = build_application(services, repo)
+    if settings.webhook_url:
+        from urllib.parse import urlsplit
+
+        path = urlsplit(settings.webhook_url).path.lstrip("/")
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=path,
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value()
+            if settings.webhook_secret
+            else None,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -1,0 +1,118 @@
+"""The outbox: every reply is stored first and counted as delivered only when Telegram confirms it.
+
+One worker sends pending deliveries in the order they were queued. A 429 pauses all sending for
+Telegram's `retry_after`; timeouts, network errors and 5xx are retried with exponential backoff;
+a chat that blocked the bot or no longer exists is given up. Pending deliveries survive a restart.
+The one gap Telegram's API leaves: a send that timed out may have arrived, and is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from telegram import Bot, ReplyParameters
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.review.models import Delivery
+from bot.review.repository import ReviewRepository
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    def __init__(
+        self,
+        bot: Bot,
+        repo: ReviewRepository,
+        *,
+        base_delay_s: float = 1.0,
+        max_delay_s: float = 300.0,
+        max_attempts: int = 12,
+        idle_poll_s: float = 2.0,
+    ) -> None:
+        self.bot = bot
+        self.repo = repo
+        self.base_delay_s = base_delay_s
+        self.max_delay_s = max_delay_s
+        self.max_attempts = max_attempts
+        self.idle_poll_s = idle_poll_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        """New deliveries were queued: send them now rather than at the next poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="outbox")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                pause = await self.send_due()
+            except Exception:  # a database hiccup must not end delivery for good
+                log.exception("outbox pass failed")
+                pause = self.idle_poll_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=pause)
+
+    async def send_due(self) -> float:
+        """Sends what is due, in order; returns how long to wait before the next pass."""
+        while True:
+            due = await asyncio.to_thread(self.repo.due_deliveries, 100)
+            if not due:
+                return self.idle_poll_s
+            for delivery in due:
+                pause = await self._send(delivery)
+                if pause is not None:
+                    return pause
+
+    async def _send(self, delivery: Delivery) -> float | None:
+        """Sends one delivery; returns a pause when sending must stop for a while."""
+        reply = (
+            ReplyParameters(delivery.reply_to_message_id, allow_sending_without_reply=True)
+            if delivery.reply_to_message_id
+            else None
+        )
+        try:
+            message = await self.bot.send_message(
+                delivery.chat_id, delivery.text, reply_parameters=reply
+            )
+        except RetryAfter as exc:
+            delay = _seconds(exc.retry_after)
+            await self._later(delivery, f"429 retry after {delay:g} s", delay)
+            return delay
+        except (Forbidden, BadRequest) as exc:
+            # The user blocked the bot or the chat is gone: retrying cannot help.
+            await asyncio.to_thread(self.repo.retry_later, delivery.id, str(exc), 0, True)
+            return None
+        except (NetworkError, TelegramError) as exc:  # timeouts, 5xx, Telegram unreachable
+            delay = min(self.max_delay_s, self.base_delay_s * 2 ** min(delivery.attempts, 12))
+            await self._later(delivery, f"{type(exc).__name__}: {exc}", delay)
+            return delay
+        await asyncio.to_thread(self.repo.delivered, delivery.id, message.message_id)
+        return None
+
+    async def _later(self, delivery: Delivery, error: str, delay: float) -> None:
+        give_up = delivery.attempts + 1 >= self.max_attempts
+        if give_up:
+            log.warning(
+                "delivery %s given up after %s attempts", delivery.id, delivery.attempts + 1
+            )
+        await asyncio.to_thread(self.repo.retry_later, delivery.id, error, delay, give_up)
+
+
+def _seconds(value: object) -> float:
+    total = getattr(value, "total_seconds", None)
+    return float(total()) if callable(total) else float(value)  # type: ignore[arg-type]

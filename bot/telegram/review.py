@@ -1,0 +1,357 @@
+"""Clinicians' flows in the review chat: drafts with Approve / Edit / Reject, /queue, /revise.
+
+Every button is signed (see `callbacks`) and every press is checked against REVIEWER_IDS on the
+server. A decision is recorded with who, when and what text before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import ContextTypes
+
+from bot.engine import compose
+from bot.i18n import t
+from bot.review.models import Draft
+from bot.telegram.callbacks import ButtonData
+from bot.telegram.context import BotServices, services
+from knowledge_base.factchecks import ClaimText, FactCheck
+
+log = logging.getLogger(__name__)
+VERDICTS = ("false", "misleading", "true", "unproven")
+_MAX_EVIDENCE_CHARS = 600
+
+
+def _lang(svc: BotServices) -> str:
+    return svc.settings.review_language
+
+
+def draft_text(svc: BotServices, draft: Draft, askers: int, ref: str = "") -> str:
+    """The review post: the redacted question, the draft reply and its evidence. No asker id."""
+    lang = _lang(svc)
+    parts = [
+        t("review.header", lang, id=draft.id, language=draft.language, askers=askers, ref=ref),
+        f"{t('review.claim', lang)}\n{draft.claim[:1500]}",
+        f"{t('review.draft', lang)}\n{draft.draft_reply[:1500]}",
+    ]
+    if draft.suggestion:
+        parts.append(
+            t(
+                "review.suggestion",
+                lang,
+                id=draft.suggestion.get("id"),
+                score=draft.suggestion.get("score"),
+            )
+        )
+    if draft.evidence:
+        lines = [t("review.evidence", lang)]
+        for item in draft.evidence:
+            lines.append(
+                f"• {item.get('publisher', '')}: {item.get('title', '')} "
+                f"({item.get('date', '')}, {item.get('score', '')}) {item.get('url', '')}"
+            )
+        parts.append("\n".join(lines)[:_MAX_EVIDENCE_CHARS])
+    else:
+        parts.append(t("review.no_evidence", lang))
+    return "\n\n".join(parts)[:4096]
+
+
+def draft_keyboard(svc: BotServices, draft: Draft) -> InlineKeyboardMarkup:
+    lang = _lang(svc)
+
+    def button(action: str, key: str) -> InlineKeyboardButton:
+        data = svc.signer.sign(ButtonData(action, draft.id, draft.version))
+        return InlineKeyboardButton(t(key, lang), callback_data=data)
+
+    return InlineKeyboardMarkup(
+        [
+            [button("approve", "review.approve")],
+            [
+                button("edit", "review.edit"),
+                button("reject", "review.reject"),
+                button("spam", "review.spam"),
+            ],
+        ]
+    )
+
+
+def verdict_keyboard(svc: BotServices, draft: Draft, source: str) -> InlineKeyboardMarkup:
+    """`source` says which text is approved: 'd' the draft as it is, 'e' the reviewer's edit."""
+    lang = _lang(svc)
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t(f"verdict.{verdict}", lang),
+                    callback_data=svc.signer.sign(
+                        ButtonData(f"v{verdict[:1]}", draft.id, draft.version, source)
+                    ),
+                )
+                for verdict in VERDICTS
+            ]
+        ]
+    )
+
+
+async def post_unposted_drafts(svc: BotServices, bot: Bot) -> None:
+    """Posts every pending draft not yet in the review chat (also after a restart)."""
+    chat_id = svc.settings.review_chat_id
+    if chat_id is None:
+        return
+    for draft, askers in await asyncio.to_thread(svc.repo.unposted_drafts):
+        message = await bot.send_message(
+            chat_id, draft_text(svc, draft, askers), reply_markup=draft_keyboard(svc, draft)
+        )
+        await asyncio.to_thread(svc.repo.set_review_message, draft.id, chat_id, message.message_id)
+
+
+async def _refuse(update: Update, svc: BotServices, key: str, **values: object) -> None:
+    if update.callback_query is not None:
+        await update.callback_query.answer(t(key, _lang(svc), **values), show_alert=True)
+
+
+async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any signed review button: checks the role and the draft's state, then acts."""
+    svc = services(context)
+    query, user = update.callback_query, update.effective_user
+    if query is None or user is None:
+        return
+    data = svc.signer.verify(query.data)
+    if data is None:
+        await _refuse(update, svc, "bot.forged")
+        return
+    if not svc.is_reviewer(user.id):
+        role = t("bot.role.reviewer", _lang(svc))
+        await _refuse(update, svc, "bot.not_allowed", role=role)
+        return
+    draft = await asyncio.to_thread(svc.repo.draft, data.draft_id)
+    if draft is None or draft.status != "pending" or draft.version != data.version:
+        await _refuse(update, svc, "bot.stale")
+        return
+    lang = _lang(svc)
+    if data.action == "approve":
+        await query.answer()
+        await query.message.reply_text(  # type: ignore[union-attr]
+            t("review.choose_verdict", lang, id=draft.id),
+            reply_markup=verdict_keyboard(svc, draft, "d"),
+        )
+    elif data.action in {"edit", "reject"}:
+        svc.awaiting[user.id] = (data.action, draft.id, draft.version)
+        await query.answer()
+        key = "review.send_edit" if data.action == "edit" else "review.send_reason"
+        await query.message.reply_text(t(key, lang, id=draft.id))  # type: ignore[union-attr]
+    elif data.action == "confirm":
+        await query.answer()
+        await query.edit_message_reply_markup(reply_markup=verdict_keyboard(svc, draft, "e"))
+    elif data.action == "cancel":
+        svc.previews.pop((user.id, draft.id), None)
+        await query.answer(t("review.cancelled", lang))
+        await query.edit_message_reply_markup(reply_markup=None)
+    elif data.action == "spam":
+        await query.answer()
+        await _decide(svc, context.bot, draft, user, "spam")
+    elif data.action.startswith("v"):
+        verdict = next((v for v in VERDICTS if v[:1] == data.action[1:]), None)
+        text = draft.draft_reply if data.arg == "d" else svc.previews.get((user.id, draft.id))
+        if verdict is None or not text:
+            await _refuse(update, svc, "bot.stale")
+            return
+        await query.answer()
+        await query.edit_message_reply_markup(reply_markup=None)
+        await _decide(svc, context.bot, draft, user, "approve", text=text, verdict=verdict)
+    else:
+        await _refuse(update, svc, "bot.forged")
+
+
+async def reviewer_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A reviewer's message in the review chat: the edited reply or the reason for rejecting."""
+    svc = services(context)
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None or user.id not in svc.awaiting:
+        return
+    if not svc.is_reviewer(user.id):
+        svc.awaiting.pop(user.id, None)
+        return
+    action, draft_id, version = svc.awaiting.pop(user.id)
+    draft = await asyncio.to_thread(svc.repo.draft, draft_id)
+    if draft is None or draft.status != "pending" or draft.version != version:
+        await message.reply_text(t("bot.stale", _lang(svc)))
+        return
+    text = (message.text or "").strip()
+    if action == "reject":
+        await _decide(svc, context.bot, draft, user, "reject", reason=text)
+        return
+    svc.previews[(user.id, draft.id)] = text
+    lang = _lang(svc)
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t("review.confirm", lang),
+                    callback_data=svc.signer.sign(ButtonData("confirm", draft.id, draft.version)),
+                ),
+                InlineKeyboardButton(
+                    t("review.cancel", lang),
+                    callback_data=svc.signer.sign(ButtonData("cancel", draft.id, draft.version)),
+                ),
+            ]
+        ]
+    )
+    preview = compose.decision_reply(text, draft.language)
+    await message.reply_text(
+        f"{t('review.preview', lang, id=draft.id)}\n\n{preview}", reply_markup=keyboard
+    )
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cancel: drops a pending edit or rejection."""
+    svc = services(context)
+    if update.effective_user and update.effective_message:
+        svc.awaiting.pop(update.effective_user.id, None)
+        await update.effective_message.reply_text(t("review.cancelled", _lang(svc)))
+
+
+async def _decide(
+    svc: BotServices,
+    bot: Bot,
+    draft: Draft,
+    user: object,
+    action: str,
+    *,
+    text: str | None = None,
+    verdict: str | None = None,
+    reason: str | None = None,
+) -> None:
+    reviewer_id = int(getattr(user, "id", 0))
+    name = str(getattr(user, "full_name", "") or reviewer_id)
+    fact_check_id = f"approved-{draft.id}" if action == "approve" else None
+    delivered_text = compose.decision_reply(text, draft.language) if text else None
+    if action == "reject":
+        delivered_text = t("bot.reviewed_no_answer", draft.language)
+    decided = await asyncio.to_thread(
+        lambda: svc.repo.decide(
+            draft.id,
+            reviewer_id=reviewer_id,
+            reviewer_name=name,
+            action=action,
+            text=text,
+            reason=reason,
+            fact_check_id=fact_check_id,
+            delivered_text=delivered_text,
+        )
+    )
+    lang = _lang(svc)
+    if decided is None:
+        if svc.settings.review_chat_id is not None:
+            await bot.send_message(svc.settings.review_chat_id, t("bot.stale", lang))
+        return
+    svc.previews.pop((reviewer_id, draft.id), None)
+    if action == "approve" and text and verdict:
+        await asyncio.to_thread(_store_fact_check, svc, decided, text, verdict)
+    if svc.outbox is not None:
+        svc.outbox.notify()
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    askers = len(decided.requests) if decided.requests else 0
+    summary = {
+        "approve": t("review.approved", lang, id=draft.id, name=name, time=when, count=askers),
+        "reject": t("review.rejected", lang, id=draft.id, name=name, time=when, reason=reason),
+        "spam": t("review.spammed", lang, id=draft.id, name=name, time=when),
+    }[action]
+    if draft.review_chat_id and draft.review_message_id:
+        await bot.edit_message_text(
+            summary, chat_id=draft.review_chat_id, message_id=draft.review_message_id
+        )
+    elif svc.settings.review_chat_id is not None:
+        await bot.send_message(svc.settings.review_chat_id, summary)
+
+
+def _store_fact_check(svc: BotServices, draft: Draft, text: str, verdict: str) -> None:
+    """An approved reply becomes a fact-check: later matching rumours get it at once."""
+    check = FactCheck(
+        id=f"approved-{draft.id}",
+        verdict=verdict,  # type: ignore[arg-type]
+        reviewed=dt.date.today(),
+        citations=[],
+        claims={draft.language: ClaimText(claim=draft.claim[:4000], explanation=text)},
+        origin="approved",
+    )
+    svc.ingestor.kb.upsert_fact_checks([check])
+    svc.engine.matcher.add(check)
+
+
+async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/queue: the pending drafts, oldest first (reviewers only)."""
+    svc = services(context)
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    lang = _lang(svc)
+    if not svc.is_reviewer(user.id):
+        await message.reply_text(t("bot.not_allowed", lang, role=t("bot.role.reviewer", lang)))
+        return
+    drafts = await asyncio.to_thread(svc.repo.pending_drafts)
+    if not drafts:
+        await message.reply_text(t("review.queue_empty", lang))
+        return
+    now = dt.datetime.now(dt.UTC)
+    lines = []
+    for draft, askers in drafts[:30]:
+        created = (
+            draft.created_at if draft.created_at.tzinfo else draft.created_at.replace(tzinfo=dt.UTC)
+        )
+        age = f"{int((now - created).total_seconds() // 60)} min"
+        lines.append(
+            t(
+                "review.queue_line",
+                lang,
+                id=draft.id,
+                language=draft.language,
+                askers=askers,
+                age=age,
+                claim=draft.claim[:80],
+            )
+        )
+    await message.reply_text("\n".join(lines)[:4096])
+
+
+async def revise(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/revise DRAFT_ID NEW TEXT: revises an approved reply and sends the correction."""
+    svc = services(context)
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    lang = _lang(svc)
+    if not svc.is_reviewer(user.id):
+        await message.reply_text(t("bot.not_allowed", lang, role=t("bot.role.reviewer", lang)))
+        return
+    args = context.args or []
+    if len(args) < 2 or not args[0].isdigit():
+        await message.reply_text(t("review.revise_prompt", lang, id="ID"))
+        return
+    draft_id = int(args[0])
+    text = (message.text or "").split(None, 2)[2].strip()
+    draft = await asyncio.to_thread(svc.repo.draft, draft_id)
+    if draft is None or draft.status != "approved":
+        await message.reply_text(t("bot.stale", lang))
+        return
+    correction = compose.decision_reply(text, draft.language, correction=True)
+    count = await asyncio.to_thread(
+        lambda: svc.repo.revise(
+            draft_id,
+            reviewer_id=user.id,
+            reviewer_name=user.full_name,
+            text=text,
+            delivered_text=correction,
+            notify=True,
+        )
+    )
+    if draft.fact_check_id:
+        record = svc.engine.matcher.records.get(draft.fact_check_id)
+        if record is not None:
+            await asyncio.to_thread(_store_fact_check, svc, draft, text, record.verdict)
+    if svc.outbox is not None:
+        svc.outbox.notify()
+    await message.reply_text(t("review.revised", lang, id=draft_id, count=count))
