@@ -17,7 +17,7 @@ def messages(language: str) -> dict[str, str]:
     return {str(key): str(value) for key, value in data.items()}
 
 
-def t(key: str, language: str, **values: object) -> str:
+def t(key: str, language: str, /, **values: object) -> str:
     """The text `key` in `language` (English when the language is not served), filled in."""
     table = messages(language if language in LANGUAGES else "en")
     return table[key].format(**values) if values else table[key]

@@ -75,6 +75,14 @@ def _has(padded: str, patterns: tuple[str, ...]) -> bool:
     )
 
 
+def _without(padded: str, patterns: tuple[str, ...]) -> str:
+    """The padded message with every match of the (number-free) patterns blanked out."""
+    for pattern in patterns:
+        while pattern in padded:
+            padded = padded.replace(pattern, " ")
+    return padded
+
+
 @dataclass(frozen=True)
 class Triage:
     category: str  # "emergency" | "personal_advice" | "greeting" | "claim"
@@ -95,7 +103,11 @@ def triage(text: str) -> Triage:
     if _has(padded, c.personal):
         return Triage("personal_advice")
     if len(padded.split()) <= 8 and _has(padded, c.greeting):
-        return Triage("greeting")
+        # A short greeting or thanks, unless what is left around it asks about health ("hi, does
+        # garlic cure covid?"); "thanks doctor" or "good night, sleep well" stay greetings.
+        rest = _without(padded, c.greeting)
+        if len(rest.split()) <= 2 or not _has(rest, c.health):
+            return Triage("greeting")
     return Triage("claim")
 
 

@@ -45,13 +45,18 @@ class ReviewRepository:
 
     # Users -------------------------------------------------------------------------------------
     def user(self, telegram_id: int, chat_id: int) -> User:
+        """The user's record, created on first contact (safe when two messages race)."""
         with self.sessions.begin() as session:
             user = session.scalar(select(User).where(User.telegram_id == telegram_id))
             if user is None:
-                user = User(telegram_id=telegram_id, chat_id=chat_id, ref=_new_ref())
-                session.add(user)
-                session.flush()
-            elif user.chat_id != chat_id:
+                try:
+                    with session.begin_nested():
+                        user = User(telegram_id=telegram_id, chat_id=chat_id, ref=_new_ref())
+                        session.add(user)
+                except IntegrityError:
+                    user = session.scalars(
+                        select(User).where(User.telegram_id == telegram_id)).one()
+            if user.chat_id != chat_id:
                 user.chat_id = chat_id
             return user
 
@@ -190,6 +195,13 @@ class ReviewRepository:
                 .order_by(Draft.created_at)
             ).all()
             return [(draft, count) for draft, count in rows]
+
+    def asker_refs(self, draft_id: int) -> list[str]:
+        """The opaque references of a draft's askers (never their Telegram identity)."""
+        with self.sessions() as session:
+            return list(session.scalars(
+                select(User.ref).join(Request, Request.user_id == User.id)
+                .where(Request.draft_id == draft_id).order_by(Request.id)))
 
     def unposted_drafts(self) -> list[tuple[Draft, int]]:
         """Pending drafts not yet shown to reviewers (a crash can fall between the two)."""

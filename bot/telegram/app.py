@@ -38,6 +38,21 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
 
 
+async def startup(application: Application) -> None:
+    """Starts the outbox (which resends what a previous run left undelivered) and posts drafts
+    that never reached the review chat."""
+    bot_services: BotServices = application.bot_data[KEY]
+    bot_services.outbox = Outbox(application.bot, bot_services.repo)
+    bot_services.outbox.start()
+    await review.post_unposted_drafts(bot_services, application.bot)
+
+
+async def shutdown(application: Application) -> None:
+    bot_services: BotServices = application.bot_data[KEY]
+    if bot_services.outbox is not None:
+        await bot_services.outbox.stop()
+
+
 def build_application(services: Services, repo: ReviewRepository) -> Application:
     """The bot: handlers wired in one place; the outbox starts and stops with the application."""
     settings = services.settings
@@ -52,23 +67,14 @@ def build_application(services: Services, repo: ReviewRepository) -> Application
         limiter=RateLimiter(settings.rate_limit_per_minute),
     )
 
-    async def post_init(application: Application) -> None:
-        bot_services.outbox = Outbox(application.bot, repo)
-        bot_services.outbox.start()
-        await review.post_unposted_drafts(bot_services, application.bot)
-
-    async def post_shutdown(application: Application) -> None:
-        if bot_services.outbox is not None:
-            await bot_services.outbox.stop()
-
     application = (
         ApplicationBuilder()
         .token(token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.resolved_file_url)
         .concurrent_updates(8)
-        .post_init(post_init)
-        .post_shutdown(post_shutdown)
+        .post_init(startup)
+        .post_shutdown(shutdown)
         .build()
     )
     application.bot_data[KEY] = bot_services

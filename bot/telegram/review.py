@@ -102,8 +102,9 @@ async def post_unposted_drafts(svc: BotServices, bot: Bot) -> None:
     if chat_id is None:
         return
     for draft, askers in await asyncio.to_thread(svc.repo.unposted_drafts):
+        refs = ", ".join(await asyncio.to_thread(svc.repo.asker_refs, draft.id))
         message = await bot.send_message(
-            chat_id, draft_text(svc, draft, askers), reply_markup=draft_keyboard(svc, draft)
+            chat_id, draft_text(svc, draft, askers, refs), reply_markup=draft_keyboard(svc, draft)
         )
         await asyncio.to_thread(svc.repo.set_review_message, draft.id, chat_id, message.message_id)
 
