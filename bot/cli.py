@@ -34,7 +34,9 @@ def _settings() -> Settings:
 
 def _services(ctx: click.Context, check_index: bool = True) -> Services:
     settings = _settings()
-    secrets = [settings.telegram_bot_token.get_secret_value()] if settings.telegram_bot_token else []
+    secrets = (
+        [settings.telegram_bot_token.get_secret_value()] if settings.telegram_bot_token else []
+    )
     if settings.webhook_secret:
         secrets.append(settings.webhook_secret.get_secret_value())
     configure_logging(settings.log_level, secrets)
@@ -124,7 +126,8 @@ class _Bar:
                 desc=self.label,
                 unit="chunk",
                 file=sys.stderr,
-                disable=False, mininterval=1.0,
+                disable=False,
+                mininterval=1.0,
                 dynamic_ncols=True,
             )
         self.bar.total = total

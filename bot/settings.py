@@ -109,8 +109,10 @@ class Settings(BaseSettings):
             problems.append("REVIEW_CHAT_ID is missing (the chat where clinicians review drafts)")
         if not self.reviewer_ids:
             problems.append("REVIEWER_IDS is empty (comma-separated Telegram user ids)")
-        if self.webhook_url and not self.webhook_url.startswith("https://") and not (
-            self.webhook_url.startswith("http://127.0.0.1")
+        if (
+            self.webhook_url
+            and not self.webhook_url.startswith("https://")
+            and not (self.webhook_url.startswith("http://127.0.0.1"))
         ):
             problems.append("WEBHOOK_URL must be an https:// URL")
         if self.webhook_url and self.webhook_secret is None:

@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from knowledge_base.text import keyword_pattern, match_form
 
@@ -30,10 +38,10 @@ class Citation(BaseModel):
 class ClaimText(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    claim: str = Field(min_length=8, max_length=400)
+    claim: str = Field(min_length=1, max_length=4096)
     variants: list[str] = Field(default_factory=list, max_length=20)
-    keywords: list[str] = Field(min_length=1, max_length=40)
-    explanation: str = Field(min_length=40, max_length=900)
+    keywords: list[str] = Field(default_factory=list, max_length=40)
+    explanation: str = Field(min_length=1, max_length=4096)
 
     @field_validator("keywords")
     @classmethod
@@ -49,7 +57,7 @@ class FactCheck(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,80}$")
     verdict: Verdict
     reviewed: dt.date
-    citations: list[Citation] = Field(min_length=1)
+    citations: list[Citation] = Field(default_factory=list)
     claims: dict[str, ClaimText]
     # Further keyword groups a message must also match (each group: any one of its stems, in any
     # language): what the rumour says about the entity, e.g. COVID-19 for garlic-covid.
@@ -73,14 +81,40 @@ class FactCheck(BaseModel):
 
     @field_validator("claims")
     @classmethod
-    def _all_languages(cls, value: dict[str, ClaimText]) -> dict[str, ClaimText]:
-        missing = [lang for lang in LANGUAGES if lang not in value]
-        if missing:
-            raise ValueError(f"missing language(s): {', '.join(missing)}")
+    def _known_languages(cls, value: dict[str, ClaimText]) -> dict[str, ClaimText]:
         unknown = [lang for lang in value if lang not in LANGUAGES]
         if unknown:
             raise ValueError(f"unknown language(s): {', '.join(unknown)}")
+        if not value:
+            raise ValueError("at least one language is needed")
         return value
+
+    @model_validator(mode="after")
+    def _curated_is_complete(self) -> FactCheck:
+        """Curated fact-checks ship in three languages, with keywords, sources and short texts.
+
+        A clinician-approved reply is stored as it was written: one language, no keyword rules
+        (it is then matched on similarity alone, with a stricter threshold).
+        """
+        if self.origin != "curated":
+            return self
+        missing = [lang for lang in LANGUAGES if lang not in self.claims]
+        if missing:
+            raise ValueError(f"claims: missing language(s): {', '.join(missing)}")
+        if not self.citations:
+            raise ValueError("citations: at least one citation is needed")
+        for lang, text in self.claims.items():
+            if not text.keywords:
+                raise ValueError(f"claims.{lang}.keywords: at least one keyword is needed")
+            if not 8 <= len(text.claim) <= 400:
+                raise ValueError(f"claims.{lang}.claim: must be 8 to 400 characters")
+            if not 40 <= len(text.explanation) <= 900:
+                raise ValueError(f"claims.{lang}.explanation: must be 40 to 900 characters")
+        return self
+
+    def text_for(self, language: str) -> ClaimText:
+        """The claim text in `language`, else English, else the first language it has."""
+        return self.claims.get(language) or self.claims.get("en") or next(iter(self.claims.values()))
 
     def keyword_stems(self) -> set[str]:
         """Every language's keywords, in the form of `keyword_pattern`, for the key-entity check."""
@@ -98,13 +132,12 @@ class FactCheck(BaseModel):
             groups.append({keyword_pattern(stem) for stem in group if keyword_pattern(stem)})
         return groups
 
-    def first_unmet_group(self, text: str) -> int | None:
-        """Index of the first rule group the text does not satisfy, or None when all are met."""
-        form = match_form(text)
-        for index, group in enumerate(self.rule_groups()):
-            if not any(stem in form for stem in group):
-                return index
-        return None
+    def first_unmet_group(self, text: str, form: str | None = None) -> int | None:
+        """Index of the first rule group the text does not satisfy, or None when all are met.
+
+        `form` is `match_form(text)`, when the caller already has it.
+        """
+        return first_unmet(self.rule_groups(), match_form(text) if form is None else form)
 
     def phrasings(self) -> list[tuple[str, str]]:
         """(language, text) for the canonical claim and every variant, in every language."""
@@ -113,6 +146,14 @@ class FactCheck(BaseModel):
             for lang, text in self.claims.items()
             for phrase in [text.claim, *text.variants]
         ]
+
+
+def first_unmet(groups: list[set[str]], form: str) -> int | None:
+    """Index of the first group none of whose stems occurs in `form`, or None."""
+    for index, group in enumerate(groups):
+        if not any(stem in form for stem in group):
+            return index
+    return None
 
 
 class FactCheckError(ValueError):

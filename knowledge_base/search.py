@@ -7,6 +7,7 @@ import logging
 import re
 import shutil
 import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -138,20 +139,35 @@ def tokenize(text: str, language: str) -> list[str]:
 class BM25Index:
     """A bm25s index over the passages collection, cached on disk and rebuilt when it is stale."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, recheck_s: float = 30.0) -> None:
         self.folder = folder
         self._retriever: bm25s.BM25 | None = None
         self._ids: list[str] = []
         self._fingerprint = ""
         self._lock = threading.Lock()
+        self._checked_at = float("-inf")
+        self.recheck_s = recheck_s
 
     @staticmethod
     def fingerprint(ids: list[str]) -> str:
         return content_hash(*sorted(ids))[:24]
 
-    def ensure(self, passages: VectorCollection) -> None:
-        """Loads the cached index, or rebuilds it when the passages changed since it was built."""
+    def ensure(self, passages: VectorCollection, force: bool = False) -> None:
+        """Loads the cached index, or rebuilds it when the passages changed since it was built.
+
+        Listing every passage id to check for changes costs tens of milliseconds on a large
+        corpus, so a loaded index is re-checked at most every `recheck_s` seconds (ingest in
+        this process calls `invalidate()` so its changes show at once).
+        """
         with self._lock:
+            now = time.monotonic()
+            if (
+                not force
+                and self._retriever is not None
+                and now - self._checked_at < self.recheck_s
+            ):
+                return
+            self._checked_at = now
             ids = passages.ids_where({"chunk_index": {"$gte": 0}}) if passages.count() else []
             fingerprint = self.fingerprint(ids)
             if self._retriever is not None and fingerprint == self._fingerprint:
@@ -159,6 +175,9 @@ class BM25Index:
             if self._load(fingerprint):
                 return
             self._build(passages, fingerprint)
+
+    def invalidate(self) -> None:
+        self._checked_at = float("-inf")
 
     def _load(self, fingerprint: str) -> bool:
         meta_path = self.folder / "ids.json"

@@ -252,7 +252,7 @@ class KnowledgeBase:
                         "origin": check.origin,
                         "record_hash": record_hash,
                     }
-                    if position == 0 and lang == "en":
+                    if position == 0 and lang == _record_language(check):
                         meta["record"] = record
                     wanted[f"{check.id}:{lang}:{content_hash(phrase)[:16]}"] = (phrase, meta)
         current: dict[str, dict[str, Any]] = {}
@@ -285,3 +285,8 @@ class KnowledgeBase:
                 check = FactCheck.model_validate(json.loads(meta["record"]))
                 records[check.id] = check
         return records
+
+
+def _record_language(check: FactCheck) -> str:
+    """The language whose canonical entry carries the whole fact-check record."""
+    return "en" if "en" in check.claims else sorted(check.claims)[0]

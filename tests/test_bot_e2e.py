@@ -246,11 +246,11 @@ def test_admin_adds_a_source_from_a_loopback_url_and_a_document(
             fake.push_message(STRANGER, f"/addsource {url} WHO en")
             await wait_text(fake, STRANGER, "reserved for administrators")
             fake.push_message(ADMIN, f"/addsource {url} WHO en")
-            await wait_text(fake, ADMIN, "✅ " + url)
+            await wait_text(fake, ADMIN, "✅ " + url, timeout=30)
             fake.push_document(ADMIN, b"# Dengue\n\n" + b"Dengue spreads through Aedes bites. " * 30,
                                file_name="dengue.md", mime_type="text/markdown",
                                caption="/addsource Ministry of Health en")
-            await wait_text(fake, ADMIN, "✅ dengue.md")
+            await wait_text(fake, ADMIN, "✅ dengue.md", timeout=30)
             fake.push_message(ADMIN, "/sources")
             listing = await wait_text(fake, ADMIN, "Ministry of Health")
             assert any("WHO" in t for t in listing)

@@ -16,7 +16,7 @@ from bot.engine.triage import content_words, mentions_health, triage
 from knowledge_base.factchecks import FactCheck
 from knowledge_base.language import detect_language
 from knowledge_base.search import Evidence, EvidenceSearch
-from knowledge_base.text import clean_text
+from knowledge_base.text import clean_text, match_form
 
 MAX_INPUT_CHARS = 8000
 SHORT_MESSAGE_WORDS = 2
@@ -93,8 +93,15 @@ class FactCheckEngine:
             return Outcome(id, language, "not_a_claim", None, "answered", reply, text=text)
         if not mentions_health(text) and (match is None or not match.rules_met):
             # Chit-chat and non-health news: a help text, not a clinician's time.
-            return Outcome(id, language, "not_a_claim", None, "answered",
-                           compose.help_reply(language), text=text)
+            return Outcome(
+                id,
+                language,
+                "not_a_claim",
+                None,
+                "answered",
+                compose.help_reply(language),
+                text=text,
+            )
         outcome = self._needs_review(id, language, text, match)
         outcome.vector = vector
         return outcome
@@ -154,11 +161,12 @@ class FactCheckEngine:
 
     def _suggestions(self, text: str) -> list[FactCheck]:
         ranked = self.matcher.candidates(text)[:3]
+        form = match_form(text)
         return [
             self.matcher.records[fc_id]
             for fc_id, _ in ranked
             # The key entity is there (rule group 0 met), whatever else the message lacks.
-            if self.matcher.records[fc_id].first_unmet_group(text) != 0
+            if self.matcher.unmet_group(fc_id, form) != 0
         ]
 
 

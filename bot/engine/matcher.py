@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from knowledge_base.factchecks import FactCheck
+from knowledge_base.factchecks import FactCheck, first_unmet
 from knowledge_base.store import VectorCollection
+from knowledge_base.text import match_form
 
 Decision = Literal["answer", "review", "none"]
 
@@ -51,13 +52,13 @@ class ClaimMatcher:
         self.records = records
         self.thresholds = thresholds or MatchThresholds()
         self.depth = depth
+        # Keyword rules normalised once, not for every message.
+        self._groups = {fc_id: record.rule_groups() for fc_id, record in records.items()}
 
     def embed(self, text: str) -> list[float]:
         return self.collection.embeddings.embed_query(text)
 
-    def candidates(
-        self, text: str, vector: list[float] | None = None
-    ) -> list[tuple[str, float]]:
+    def candidates(self, text: str, vector: list[float] | None = None) -> list[tuple[str, float]]:
         """Fact-check ids with their best phrasing's similarity, best first."""
         if vector is None:
             vector = self.embed(text)
@@ -71,21 +72,27 @@ class ClaimMatcher:
     def add(self, record: FactCheck) -> None:
         """Makes a newly approved fact-check matchable at once."""
         self.records[record.id] = record
+        self._groups[record.id] = record.rule_groups()
 
-    def rules_met(self, fc_id: str, text: str, score: float = 1.0) -> bool:
-        record = self.records.get(fc_id)
-        if record is None:
+    def unmet_group(self, fc_id: str, form: str) -> int | None:
+        """The first keyword-rule group of a fact-check that `form` (see `match_form`) misses."""
+        return first_unmet(self._groups.get(fc_id, [set()]), form)
+
+    def rules_met(self, fc_id: str, form: str, score: float = 1.0) -> bool:
+        groups = self._groups.get(fc_id)
+        if groups is None:
             return False
-        if not record.keyword_stems():
+        if not groups[0]:  # an approved reply without keywords: similarity alone decides
             return score >= self.thresholds.approved
-        return record.first_unmet_group(text) is None
+        return first_unmet(groups, form) is None
 
     def match(self, text: str, vector: list[float] | None = None) -> Match | None:
         ranked = self.candidates(text, vector)
         if not ranked:
             return None
         limits = self.thresholds
-        eligible = [(fc_id, s) for fc_id, s in ranked if self.rules_met(fc_id, text, s)]
+        form = match_form(text)
+        eligible = [(fc_id, s) for fc_id, s in ranked if self.rules_met(fc_id, form, s)]
         if eligible:
             (chosen_id, score), rest = eligible[0], eligible[1:]
             margin = score - (rest[0][1] if rest else 0.0)

@@ -55,7 +55,8 @@ class ReviewRepository:
                         session.add(user)
                 except IntegrityError:
                     user = session.scalars(
-                        select(User).where(User.telegram_id == telegram_id)).one()
+                        select(User).where(User.telegram_id == telegram_id)
+                    ).one()
             if user.chat_id != chat_id:
                 user.chat_id = chat_id
             return user
@@ -199,9 +200,14 @@ class ReviewRepository:
     def asker_refs(self, draft_id: int) -> list[str]:
         """The opaque references of a draft's askers (never their Telegram identity)."""
         with self.sessions() as session:
-            return list(session.scalars(
-                select(User.ref).join(Request, Request.user_id == User.id)
-                .where(Request.draft_id == draft_id).order_by(Request.id)))
+            return list(
+                session.scalars(
+                    select(User.ref)
+                    .join(Request, Request.user_id == User.id)
+                    .where(Request.draft_id == draft_id)
+                    .order_by(Request.id)
+                )
+            )
 
     def unposted_drafts(self) -> list[tuple[Draft, int]]:
         """Pending drafts not yet shown to reviewers (a crash can fall between the two)."""

@@ -204,6 +204,8 @@ async def remove_source(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await message.reply_text(t("admin.ingest_failed", language, name=source_id, error=exc))
         return
     actor = update.effective_user.id if update.effective_user else None
+    if svc.engine.evidence is not None:
+        svc.engine.evidence.bm25.invalidate()
     await asyncio.to_thread(svc.repo.audit, actor, "source.remove", source_id, {"chunks": count})
     await message.reply_text(t("admin.removed", language, source_id=source_id, count=count))
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime as dt
 import hashlib
 import logging
 
@@ -44,6 +47,7 @@ async def startup(application: Application) -> None:
     bot_services: BotServices = application.bot_data[KEY]
     bot_services.outbox = Outbox(application.bot, bot_services.repo)
     bot_services.outbox.start()
+    bot_services.extra["purge"] = asyncio.create_task(_purge_raw_text(bot_services))
     await review.post_unposted_drafts(bot_services, application.bot)
 
 
@@ -51,6 +55,24 @@ async def shutdown(application: Application) -> None:
     bot_services: BotServices = application.bot_data[KEY]
     if bot_services.outbox is not None:
         await bot_services.outbox.stop()
+    purge = bot_services.extra.pop("purge", None)
+    if purge is not None:
+        purge.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purge
+
+
+async def _purge_raw_text(bot_services: BotServices, every_s: float = 3600.0) -> None:
+    """Drops raw message text older than RETENTION_DAYS, at start and then every hour."""
+    while True:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=bot_services.settings.retention_days)
+        try:
+            purged = await asyncio.to_thread(bot_services.repo.purge_raw_text, cutoff)
+            if purged:
+                log.info("purged the raw text of %d request(s)", purged)
+        except Exception:  # the next pass retries
+            log.exception("retention purge failed")
+        await asyncio.sleep(every_s)
 
 
 def build_application(services: Services, repo: ReviewRepository) -> Application:

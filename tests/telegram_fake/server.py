@@ -58,6 +58,7 @@ class ApiError(Exception):
 class Call(NamedTuple):
     method: str
     params: JSON
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 @dataclass(frozen=True)
@@ -336,7 +337,7 @@ class FakeTelegram:
     def calls(self, method: str | None = None) -> list[Call]:
         """Recorded (method, params) in order; ``calls()`` leaves out getUpdates polls."""
         with self._cond:
-            return [Call(c.method, dict(c.params)) for c in self._calls
+            return [Call(c.method, dict(c.params), c.at) for c in self._calls
                     if c.method == method or (method is None and c.method != "getUpdates")]
 
     def sent_messages(self, chat_id: int | str | None = None) -> list[JSON]:
@@ -466,7 +467,7 @@ class FakeTelegram:
 
     def _call(self, method: str, params: JSON) -> Any:
         with self._cond:  # a long poll's wait() releases the lock however deeply it is held
-            self._calls.append(Call(method, params))
+            self._calls.append(Call(method, params, time.monotonic()))
             try:
                 if failures := self._failures.get(method):
                     raise failures.popleft()
