@@ -2,12 +2,17 @@
 
 Cues live in `triage.yaml`, per language, and apply in every language (people mix them). A cue
 matches whole words of the normalised message; a `*` at either end lets it run into a longer word
-(`suicid*`, or `*توحد` after an Arabic prefix), and a `#` word stands for any number (`# min ago`).
+(`suicid*`, or `*توحد` after an Arabic prefix), a `#` word stands for any number (`# min ago`), and
+`^` / `$` for the start / end of the message (`^ help`, `help $`: a plea, unlike "garlic can help").
 Strong emergency cues alone are enough; weak ones (a heart attack, a stroke...) also need a cue that
 it is happening now to someone, so that a rumour *about* heart attacks is not taken for an emergency.
 Likewise someone having swallowed something (`ingested`) is an emergency only when what they
 swallowed is `harmful` (bleach, rat poison, a whole strip of pills), wherever the two sit in the
-message: "my son drank from the bleach bottle", but not "drinking bleach kills the virus".
+message: "my son drank from the bleach bottle", but not "drinking bleach kills the virus". In the same
+way "can I take / give..." (`asks`) is a request for personal advice only about a `medicine`: "can I
+take ibuprofen while pregnant?", but not "can I give my baby honey?", a rumour to check. A `rumour`
+cue (a sharing formula, a "when someone has a stroke..." tip) vetoes emergency and personal cues, so
+forwarded first-aid hoaxes are checked as claims; self-harm cues are never vetoed.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from knowledge_base.text import normalise_for_match
 
 TRIAGE_FILE = Path(__file__).with_name("triage.yaml")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-_CUE_WORD = re.compile(r"#|[^\W_]+", re.UNICODE)  # in a cue, `#` is any number
+_CUE_WORD = re.compile(r"[#^$]|[^\W_]+", re.UNICODE)  # `#` any number, `^` `$` message start/end
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class Cues:
     harmful: tuple[str, ...]
     self_harm: tuple[str, ...]
     personal: tuple[str, ...]
+    asks: tuple[str, ...]
+    medicine: tuple[str, ...]
+    rumour: tuple[str, ...]
     greeting: tuple[str, ...]
     health: tuple[str, ...]
 
@@ -44,7 +52,7 @@ def _pattern(cue: str) -> str:
     core = " ".join(_CUE_WORD.findall(normalise_for_match(cue)))
     left = "" if cue.startswith("*") else " "
     right = "" if cue.endswith("*") else " "
-    return f"{left}{core}{right}" if core.strip("# ") else ""
+    return f"{left}{core}{right}" if core.strip("#^$ ") else ""
 
 
 @cache
@@ -92,16 +100,25 @@ class Triage:
 def triage(text: str) -> Triage:
     """Classifies a message; fact-check matching decides among the claims later."""
     c = cues()
-    padded = padded_words(text)
+    words = padded_words(text)
+    padded = f" ^{words}$ "  # anchors for `^` and `$` cues
     self_harm = _has(padded, c.self_harm)
-    if self_harm or _has(padded, c.emergency_strong):
-        return Triage("emergency", self_harm=self_harm)
-    if _has(padded, c.emergency_weak) and _has(padded, c.now):
+    if self_harm:
+        return Triage("emergency", self_harm=True)
+    if _has(padded, c.rumour):  # a forward or a "when someone..." tip: a claim to check
+        return _greeting_or_claim(words, c)
+    if (
+        _has(padded, c.emergency_strong)
+        or (_has(padded, c.emergency_weak) and _has(padded, c.now))
+        or (_has(padded, c.ingested) and _has(padded, c.harmful))
+    ):
         return Triage("emergency")
-    if _has(padded, c.ingested) and _has(padded, c.harmful):
-        return Triage("emergency")
-    if _has(padded, c.personal):
+    if _has(padded, c.personal) or (_has(padded, c.asks) and _has(padded, c.medicine)):
         return Triage("personal_advice")
+    return _greeting_or_claim(words, c)
+
+
+def _greeting_or_claim(padded: str, c: Cues) -> Triage:
     if len(padded.split()) <= 8 and _has(padded, c.greeting):
         # A short greeting or thanks, unless what is left around it asks about health ("hi, does
         # garlic cure covid?"); "thanks doctor" or "good night, sleep well" stay greetings.
