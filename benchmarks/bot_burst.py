@@ -41,7 +41,8 @@ UNCOVERED = [
 ]
 
 
-async def run(messages: int, users: int, review_chat: int = -100500) -> dict[str, float]:
+async def run(messages: int, users: int, rate: float = 0.0,
+              review_chat: int = -100500) -> dict[str, float]:
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     with FakeTelegram() as fake, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -75,6 +76,8 @@ async def run(messages: int, users: int, review_chat: int = -100500) -> dict[str
                 matched = index % 2 == 0
                 text = rng.choice(covered) if matched else f"{rng.choice(UNCOVERED)} #{index}"
                 update = fake.message_update(user, text)
+                if rate:  # a steady arrival rate instead of one burst
+                    await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
                 pushed[update["message"]["message_id"]] = (time.monotonic(), matched)
                 fake.push_update(update)
 
@@ -114,9 +117,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--users", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="messages per second (default: all at once)")
     args = parser.parse_args()
-    result = asyncio.run(run(args.messages, args.users))
-    print(f"# bot burst: {args.messages} messages from {args.users} users, half matched")
+    result = asyncio.run(run(args.messages, args.users, args.rate))
+    arrival = f"at {args.rate:g}/s" if args.rate else "all at once"
+    print(f"# bot burst: {args.messages} messages from {args.users} users ({arrival}), "
+          "half matched")
     print(f"handled in {result['seconds']:.1f} s: {result['per_second']:.1f} messages/s; "
           f"lost {result['lost']}, sent twice {result['twice']}, drafts posted {result['drafts']}")
     print(f"matched half, update queued -> reply sent: p50 {result['matched_p50_ms']:.0f} ms, "

@@ -134,6 +134,19 @@ class VectorCollection:
             zip(result["ids"], result["documents"] or [], result["metadatas"] or [], strict=True)
         )
 
+    def vectors_where(self, where: dict[str, Any]) -> list[tuple[str, dict[str, Any], Any]]:
+        """(id, metadata, vector) of every entry matching `where`."""
+        result = self._collection.get(where=where, include=["metadatas", "embeddings"])
+        vectors = result["embeddings"] if result["embeddings"] is not None else []
+        return list(
+            zip(
+                result["ids"],
+                [dict(meta or {}) for meta in result["metadatas"] or []],
+                vectors,
+                strict=True,
+            )
+        )
+
     def get_with_vectors(self, ids: Sequence[str]) -> list[tuple[str, str, dict[str, Any], Any]]:
         result = self._collection.get(
             ids=list(ids), include=["documents", "metadatas", "embeddings"]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sqlalchemy import delete, func, select, update
+from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +27,7 @@ from bot.review.models import (
     utcnow,
 )
 
+_DRAFT_LOCK_KEY = 7_204_311  # any constant: the advisory lock guarding draft creation
 # Two pending claims this similar (fused cosine) are the same claim: one draft for all askers.
 SAME_CLAIM = 0.92
 
@@ -42,6 +46,9 @@ class ReviewRepository:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
+        # Deciding "same claim as a pending draft, or a new draft" must see other askers' drafts:
+        # one at a time in this process, and across processes on PostgreSQL an advisory lock.
+        self._draft_lock = threading.Lock()
 
     # Users -------------------------------------------------------------------------------------
     def user(self, telegram_id: int, chat_id: int) -> User:
@@ -117,7 +124,12 @@ class ReviewRepository:
         Returns None when the update was already handled (Telegram redelivers after a crash).
         A claim that needs review joins a pending draft of the same claim, or starts one.
         """
-        with self.sessions.begin() as session:
+        serialise = self._draft_lock if outcome.status == "needs_review" else nullcontext()
+        with serialise, self.sessions.begin() as session:
+            if outcome.status == "needs_review" and session.get_bind().dialect.name == "postgresql":
+                session.execute(
+                    sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _DRAFT_LOCK_KEY}
+                )
             try:
                 with session.begin_nested():
                     session.add(ProcessedUpdate(update_id=update_id))

@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from telegram import Update
 from telegram.ext import (
@@ -28,6 +29,7 @@ from bot.telegram.outbox import Outbox
 from bot.telegram.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
+CONCURRENCY = 32  # updates handled at once
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -45,6 +47,11 @@ async def startup(application: Application) -> None:
     """Starts the outbox (which resends what a previous run left undelivered) and posts drafts
     that never reached the review chat."""
     bot_services: BotServices = application.bot_data[KEY]
+    # Handlers run the engine and the database in threads; enough of them to keep both cores
+    # busy and to let concurrent messages share one embedding batch.
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="factcheck")
+    )
     bot_services.outbox = Outbox(application.bot, bot_services.repo)
     bot_services.outbox.start()
     bot_services.extra["purge"] = asyncio.create_task(_purge_raw_text(bot_services))
@@ -94,7 +101,7 @@ def build_application(services: Services, repo: ReviewRepository) -> Application
         .token(token)
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.resolved_file_url)
-        .concurrent_updates(8)
+        .concurrent_updates(CONCURRENCY)
         .post_init(startup)
         .post_shutdown(shutdown)
         .build()

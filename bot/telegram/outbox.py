@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from telegram import Bot, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -19,6 +22,7 @@ from bot.review.models import Delivery
 from bot.review.repository import ReviewRepository
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Outbox:
@@ -40,6 +44,12 @@ class Outbox:
         self.idle_poll_s = idle_poll_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Its own thread for the database: under a burst the shared pool is busy checking
+        # messages, and replies must not wait behind that work.
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db")
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._db, function, *args)
 
     def notify(self) -> None:
         """New deliveries were queued: send them now rather than at the next poll."""
@@ -55,6 +65,7 @@ class Outbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._db.shutdown(wait=False)
 
     async def _run(self) -> None:
         while True:
@@ -70,7 +81,7 @@ class Outbox:
     async def send_due(self) -> float:
         """Sends what is due, in order; returns how long to wait before the next pass."""
         while True:
-            due = await asyncio.to_thread(self.repo.due_deliveries, 100)
+            due = await self._call(self.repo.due_deliveries, 100)
             if not due:
                 return self.idle_poll_s
             for delivery in due:
@@ -95,13 +106,13 @@ class Outbox:
             return delay
         except (Forbidden, BadRequest) as exc:
             # The user blocked the bot or the chat is gone: retrying cannot help.
-            await asyncio.to_thread(self.repo.retry_later, delivery.id, str(exc), 0, True)
+            await self._call(self.repo.retry_later, delivery.id, str(exc), 0, True)
             return None
         except (NetworkError, TelegramError) as exc:  # timeouts, 5xx, Telegram unreachable
             delay = min(self.max_delay_s, self.base_delay_s * 2 ** min(delivery.attempts, 12))
             await self._later(delivery, f"{type(exc).__name__}: {exc}", delay)
             return delay
-        await asyncio.to_thread(self.repo.delivered, delivery.id, message.message_id)
+        await self._call(self.repo.delivered, delivery.id, message.message_id)
         return None
 
     async def _later(self, delivery: Delivery, error: str, delay: float) -> None:
@@ -110,7 +121,7 @@ class Outbox:
             log.warning(
                 "delivery %s given up after %s attempts", delivery.id, delivery.attempts + 1
             )
-        await asyncio.to_thread(self.repo.retry_later, delivery.id, error, delay, give_up)
+        await self._call(self.repo.retry_later, delivery.id, error, delay, give_up)
 
 
 def _seconds(value: object) -> float:
