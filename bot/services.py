@@ -67,7 +67,9 @@ class Services:
                 approved=s.match_approved_threshold,
             ),
         )
-        evidence = EvidenceSearch(self.kb.passages, BM25Index(s.data_dir / "bm25"))
+        evidence = EvidenceSearch(
+            self.kb.passages, BM25Index(s.data_dir / "bm25"), dense_weight=s.evidence_dense_weight
+        )
         config = EngineConfig(
             emergency_number=s.emergency_number,
             evidence_min_score=s.evidence_min_score,

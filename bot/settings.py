@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     match_approved_threshold: float = Field(0.88, ge=0, le=1)
     evidence_min_score: float = Field(0.35, ge=0, le=1)
     evidence_top_k: int = Field(3, ge=1, le=10)
+    evidence_dense_weight: float = Field(0.5, ge=0, le=5)
 
     # Safety
     emergency_number: str = Field("112", min_length=1, max_length=32)

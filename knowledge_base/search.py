@@ -248,10 +248,19 @@ class Evidence:
 class EvidenceSearch:
     """Hybrid retrieval over passages: dense top-k and BM25 top-k fused by reciprocal rank."""
 
-    def __init__(self, passages: VectorCollection, bm25: BM25Index, depth: int = 20) -> None:
+    def __init__(
+        self,
+        passages: VectorCollection,
+        bm25: BM25Index,
+        depth: int = 20,
+        dense_weight: float = 1.0,
+        lexical_weight: float = 1.0,
+    ) -> None:
         self.passages = passages
         self.bm25 = bm25
         self.depth = depth
+        self.dense_weight = dense_weight
+        self.lexical_weight = lexical_weight
 
     def warm_up(self) -> None:
         self.bm25.ensure(self.passages)
@@ -266,9 +275,9 @@ class EvidenceSearch:
         lexical = self.bm25.search(text, language, self.depth)
         fused: dict[str, float] = {}
         for rank, hit in enumerate(dense):
-            fused[hit.id] = fused.get(hit.id, 0.0) + 1.0 / (RRF_K + rank + 1)
+            fused[hit.id] = fused.get(hit.id, 0.0) + self.dense_weight / (RRF_K + rank + 1)
         for rank, (id_, _) in enumerate(lexical):
-            fused[id_] = fused.get(id_, 0.0) + 1.0 / (RRF_K + rank + 1)
+            fused[id_] = fused.get(id_, 0.0) + self.lexical_weight / (RRF_K + rank + 1)
         by_id = {hit.id: hit for hit in dense}
         missing = [id_ for id_ in fused if id_ not in by_id]
         if missing:
