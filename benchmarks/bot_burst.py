@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.review.database import make_engine, migrate, session_factory  # noqa: E402
-from bot.review.repository import ReviewRepository  # noqa: E402
-from bot.services import Services  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.telegram.app import build_application, shutdown, startup  # noqa: E402
-from tests.telegram_fake import FakeTelegram  # noqa: E402
+from bot.review.database import make_engine, migrate, session_factory
+from bot.review.repository import ReviewRepository
+from bot.services import Services
+from bot.settings import Settings
+from bot.telegram.app import build_application, shutdown, startup
+from tests.telegram_fake import FakeTelegram
 
 UNCOVERED = [
     "Cracking your knuckles gives you arthritis when you get old",
