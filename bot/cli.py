@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import ValidationError
 
+from bot.engine.drafting import attach_draft
+from bot.engine.outcome import Outcome
 from bot.logs import configure as configure_logging
 from bot.services import Services
 from bot.settings import Settings
@@ -39,6 +43,8 @@ def _services(ctx: click.Context, check_index: bool = True) -> Services:
     )
     if settings.webhook_secret:
         secrets.append(settings.webhook_secret.get_secret_value())
+    if settings.llm_api_key:
+        secrets.append(settings.llm_api_key.get_secret_value())
     configure_logging(settings.log_level, secrets)
     return Services(settings, check_index=check_index)
 
@@ -73,18 +79,28 @@ def ask(ctx: click.Context, text: str | None, as_json: bool, batch: Path | None)
     """Check one message (TEXT) or a batch of messages."""
     if (text is None) == (batch is None):
         raise click.UsageError("give either TEXT or --batch FILE")
-    engine = _services(ctx).engine
-    if batch is not None:
-        _ask_batch(engine, batch)
-        return
-    outcome = engine.check(text or "")
+    services = _services(ctx)
+    engine = services.engine
+    # One event loop for the whole command: the model client is built once and reused.
+    with asyncio.Runner() as runner:
+
+        def check(message: str, item_id: str | None = None) -> Outcome:
+            outcome = engine.check(message, id=item_id)
+            if outcome.status == "needs_review" and (as_json or batch is not None):
+                runner.run(attach_draft(services.drafter, outcome))
+            return outcome
+
+        if batch is not None:
+            _ask_batch(check, batch)
+            return
+        outcome = check(text or "")
     if as_json:
         click.echo(json.dumps(outcome.to_dict(), ensure_ascii=False))
     else:
         click.echo(outcome.reply)
 
 
-def _ask_batch(engine: Any, path: Path) -> None:
+def _ask_batch(check: Callable[[str, str | None], Outcome], path: Path) -> None:
     errors = 0
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
@@ -99,7 +115,7 @@ def _ask_batch(engine: Any, path: Path) -> None:
                 click.echo(f"{path}:{number}: skipped: {exc}", err=True)
                 continue
             item_id = item.get("id")
-            outcome = engine.check(item["text"], id=None if item_id is None else str(item_id))
+            outcome = check(item["text"], None if item_id is None else str(item_id))
             click.echo(json.dumps(outcome.to_dict(), ensure_ascii=False))
     if errors:
         raise click.ClickException(f"{errors} line(s) of {path} could not be read")

@@ -1,10 +1,11 @@
-"""Builds the services (store, embedders, engine, ingestor) from settings, in one place."""
+"""Builds the services (store, embedders, engine, drafter, ingestor) from settings, in one place."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
 
+from bot.engine.drafting import Drafter, build_drafter
 from bot.engine.engine import EngineConfig, FactCheckEngine
 from bot.engine.matcher import ClaimMatcher, MatchThresholds
 from bot.settings import Settings
@@ -76,3 +77,8 @@ class Services:
             evidence_top_k=s.evidence_top_k,
         )
         return FactCheckEngine(matcher, evidence, config)
+
+    @cached_property
+    def drafter(self) -> Drafter:
+        """Drafts for claims that need review: evidence-only, or by a language model."""
+        return build_drafter(self.settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(10, ge=1, le=1000)
     retention_days: int = Field(30, ge=1, le=3650)
 
+    # Drafts from a language model (optional; see README)
+    llm_provider: Literal["none", "openai-compatible"] = Field(
+        "none", description="none, or openai-compatible (a hosted API, vLLM, Ollama, llama.cpp)."
+    )
+    llm_base_url: str | None = Field(None, description="e.g. http://localhost:11434/v1 (Ollama).")
+    llm_model: str | None = Field(None, description="The model name the server knows.")
+    llm_api_key: SecretStr | None = Field(
+        None, description="The API key; local servers need none ('not-needed' is sent)."
+    )
+    llm_timeout_s: float = Field(20.0, gt=0, le=300)
+
     @field_validator("reviewer_ids", "admin_ids", mode="before")
     @classmethod
     def _id_list(cls, value: object) -> object:
@@ -128,11 +139,44 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return value
 
+    @field_validator("llm_provider", mode="before")
+    @classmethod
+    def _provider_lowercase(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("llm_base_url", "llm_model", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:
             raise ValueError("CHUNK_OVERLAP must be smaller than CHUNK_SIZE")
         return self
+
+    @model_validator(mode="after")
+    def _llm_complete(self) -> Settings:
+        problems = self.llm_problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def llm_problems(self) -> list[str]:
+        """What is missing or wrong for LLM_PROVIDER, each naming its setting."""
+        if self.llm_provider == "none":
+            return []
+        problems = [
+            f"{name} is required with LLM_PROVIDER={self.llm_provider} ({example})"
+            for name, value, example in (
+                ("LLM_BASE_URL", self.llm_base_url, "e.g. http://localhost:11434/v1"),
+                ("LLM_MODEL", self.llm_model, "the model name the server serves"),
+            )
+            if not value
+        ]
+        if self.llm_base_url and not self.llm_base_url.startswith(("http://", "https://")):
+            problems.append("LLM_BASE_URL must be an http:// or https:// URL")
+        return problems
 
     @property
     def resolved_chroma_path(self) -> Path:

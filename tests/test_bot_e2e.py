@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from bot.review.repository import ReviewRepository
 from bot.services import Services
 from bot.telegram.app import build_application, shutdown, startup
 from tests.conftest import fake_settings
+from tests.fake_openai import GOOD_TEXT, FakeOpenAI
 from tests.telegram_fake import FakeTelegram
 
 TOKEN = "123456:TEST-token-e2e"
@@ -38,6 +40,10 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
 
 @pytest.fixture
 def world(tmp_path: Path, fake: FakeTelegram) -> dict[str, Any]:
+    return make_world(tmp_path, fake)
+
+
+def make_world(tmp_path: Path, fake: FakeTelegram, **overrides: Any) -> dict[str, Any]:
     settings = fake_settings(
         tmp_path,
         telegram_bot_token=TOKEN,
@@ -48,6 +54,7 @@ def world(tmp_path: Path, fake: FakeTelegram) -> dict[str, Any]:
         admin_ids=frozenset({ADMIN}),
         allow_loopback_urls=True,
         rate_limit_per_minute=5,
+        **overrides,
     )
     services = Services(settings)
     services.ingestor.load_fact_checks()
@@ -333,6 +340,68 @@ def test_language_choice_and_forget(fake: FakeTelegram, world: dict[str, Any]) -
             await wait_text(fake, ASKER_A, "حُذفت")
             assert world["repo"].forget(ASKER_A) == 0
     asyncio.run(scenario())
+
+
+def test_a_model_written_draft_goes_to_clinicians_only(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    with FakeOpenAI() as llm:
+        world = make_world(
+            tmp_path,
+            fake,
+            llm_provider="openai-compatible",
+            llm_base_url=llm.base_url,
+            llm_model="llama3.2",
+            llm_timeout_s=2,
+        )
+        page = tmp_path / "stomach-cancer.md"
+        page.write_text(
+            "# Stomach cancer\n\nStomach cancer is linked to Helicobacter pylori infection, "
+            "smoking and salty food. Drinking cold water after meals does not cause stomach "
+            "cancer.\n"
+        )
+        world["services"].ingestor.add(str(page), publisher="WHO", language="en")
+
+        async def scenario() -> None:
+            async with running(world) as (_, errors):
+                fake.push_message(ASKER_A, UNCOVERED)
+                post = await review_post(fake)
+                assert "Draft written by a language model — check every sentence" in post["text"]
+                assert GOOD_TEXT.split(". ")[0] in post["text"]
+                assert "Verdict suggested by the model: ❌ FALSE" in post["text"]
+                # The asker gets the holding reply; the model's text waits for a clinician.
+                await wait_text(fake, ASKER_A, "clinician will review")
+                assert not any(GOOD_TEXT[:40] in t for t in texts(fake, ASKER_A))
+                # A second asker of the same claim joins the draft: the model is not asked again.
+                fake.push_message(ASKER_B, UNCOVERED)
+                await wait_text(fake, ASKER_B, "clinician will review")
+                assert len(llm.requests) == 1
+                # No reviewer, admin or asker identity is in what the model was sent.
+                for prompt in llm.prompts():
+                    for user_id in (REVIEWER, OTHER_REVIEWER, ADMIN, ASKER_A, ASKER_B):
+                        assert not re.search(rf"\b{user_id}\b", prompt)
+                press(fake, REVIEWER, post, "Approve")
+                await fake.wait_for_async(lambda: any(
+                    "FALSE" in k for m in fake.sent_messages(REVIEW_CHAT) for k in buttons(m)))
+                verdicts = next(m for m in fake.sent_messages(REVIEW_CHAT)
+                                if any("FALSE" in k for k in buttons(m)))
+                press(fake, REVIEWER, verdicts, "FALSE")
+                replies = await wait_text(fake, ASKER_A, "A clinician reviewed")
+                assert any(GOOD_TEXT.split(". ")[0] in r for r in replies)
+                # The model server fails: the next claim's draft is the evidence-only one, and
+                # the reviewers are told why.
+                llm.mode = "error"
+                fake.push_message(STRANGER, "Eating salty food every day gives you stomach cancer "
+                                            "in a year, share this")
+                await fake.wait_for_async(lambda: sum(
+                    bool(buttons(m)) and "Draft #2" in m["text"]
+                    for m in fake.sent_messages(REVIEW_CHAT)) == 1)
+                second = next(m for m in fake.sent_messages(REVIEW_CHAT)
+                              if buttons(m) and "Draft #2" in m["text"])
+                assert "the model server returned an error" in second["text"]
+                assert "Draft written by a language model" not in second["text"]
+                assert errors == []
+        asyncio.run(scenario())
 
 
 def _always_502(params: dict[str, Any]) -> Any:

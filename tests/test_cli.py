@@ -2,15 +2,18 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bot.engine.outcome import CONTRACT_KEYS
+from bot.engine.outcome import CONTRACT_KEYS, REVIEW_KEYS
+from tests.fake_openai import FakeOpenAI
 
 FACTCHECK = [sys.executable, "-m", "bot.cli"]
+UNCOVERED = "Drinking cold water right after meals causes stomach cancer, doctors hide it"
 
 
 def run(
@@ -38,6 +41,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         MATCH_ANSWER_THRESHOLD="0.5",
         MATCH_REVIEW_THRESHOLD="0.3",
         HF_HUB_OFFLINE="1",
+        LLM_PROVIDER="none",
     )
     built = run(["ingest", "rebuild"], values)
     assert built.returncode == 0, built.stderr
@@ -126,3 +130,77 @@ def test_changed_embedder_is_refused_with_the_rebuild_command(env: dict[str, str
     result = run(["ask", "hello"], dict(env, EMBEDDING_MODEL="muse"))
     assert result.returncode == 1
     assert "factcheck ingest rebuild" in result.stderr
+
+
+def test_ask_json_on_a_claim_that_needs_review_carries_the_evidence_draft(
+    env: dict[str, str],
+) -> None:
+    result = run(["ask", "--json", UNCOVERED], env)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert tuple(data) == REVIEW_KEYS
+    assert (data["status"], data["draft_source"]) == ("needs_review", "evidence")
+    assert data["draft"] and data["draft"] != data["reply"]
+
+
+@pytest.fixture(scope="module")
+def env_with_evidence(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """A copy of the index with a vetted page on stomach cancer, so the model has evidence."""
+    data = tmp_path_factory.mktemp("cli-llm")
+    shutil.copytree(env["DATA_DIR"], data, dirs_exist_ok=True)
+    values = dict(env, DATA_DIR=str(data), EVIDENCE_MIN_SCORE="0.05")
+    page = data / "stomach-cancer.md"
+    page.write_text(
+        "# Stomach cancer\n\nStomach cancer is linked to Helicobacter pylori infection, smoking "
+        "and salty food. Drinking cold water after meals does not cause stomach cancer.\n"
+    )
+    added = run(["ingest", "add", str(page), "--publisher", "WHO", "--language", "en"], values)
+    assert added.returncode == 0, added.stderr
+    return values
+
+
+def test_ask_json_and_batch_with_a_model_draft(
+    env_with_evidence: dict[str, str], tmp_path: Path
+) -> None:
+    with FakeOpenAI() as server:
+        env = dict(
+            env_with_evidence,
+            LLM_PROVIDER="openai-compatible",
+            LLM_BASE_URL=server.base_url,
+            LLM_MODEL="llama3.2",
+            NO_PROXY="127.0.0.1,localhost",
+            no_proxy="127.0.0.1,localhost",
+        )
+        result = run(["ask", "--json", UNCOVERED], env)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(result.stdout)
+        assert tuple(data) == REVIEW_KEYS
+        assert data["draft_source"] == "model"
+        assert data["draft"].startswith("There is no evidence that drinking cold water")
+        assert data["verdict"] == "unproven" and "clinician" in data["reply"]
+        assert len(server.requests) == 1
+
+        plain = run(["ask", UNCOVERED], env)  # the public reply needs no draft
+        assert plain.returncode == 0 and len(server.requests) == 1
+
+        batch = tmp_path / "in.jsonl"
+        lines = [
+            {"id": "a", "text": UNCOVERED},
+            {"id": "b", "text": "Childhood vaccines such as MMR cause autism."},
+        ]
+        batch.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+        server.mode = "error"
+        result = run(["ask", "--batch", str(batch)], env)
+        assert result.returncode == 0, result.stderr
+        first, second = (json.loads(line) for line in result.stdout.splitlines())
+        assert tuple(first) == REVIEW_KEYS and first["draft_source"] == "evidence"
+        assert tuple(second) == CONTRACT_KEYS
+        assert "Traceback" not in result.stderr
+
+
+def test_an_incomplete_model_setting_is_named(env: dict[str, str]) -> None:
+    result = run(["ask", "hello"], dict(env, LLM_PROVIDER="openai-compatible"))
+    assert result.returncode == 1
+    assert "LLM_BASE_URL" in result.stderr and "LLM_MODEL" in result.stderr

@@ -3,7 +3,7 @@
 import pytest
 
 from bot.engine.compose import TELEGRAM_LIMIT
-from bot.engine.outcome import CONTRACT_KEYS
+from bot.engine.outcome import CONTRACT_KEYS, REVIEW_KEYS
 from bot.services import Services
 from knowledge_base.text import arabic_share
 
@@ -11,7 +11,9 @@ from knowledge_base.text import arabic_share
 def check(services: Services, text: str) -> dict:
     outcome = services.engine.check(text, id="x1")
     data = outcome.to_dict()
-    assert tuple(data) == CONTRACT_KEYS
+    assert tuple(data) == (REVIEW_KEYS if data["status"] == "needs_review" else CONTRACT_KEYS)
+    if data["status"] == "needs_review":
+        assert data["draft_source"] == "evidence" and data["draft"] == outcome.draft_reply
     assert data["id"] == "x1"
     assert data["category"] in {"claim", "not_a_claim", "emergency", "personal_advice"}
     assert data["verdict"] in {"false", "misleading", "true", "unproven", None}

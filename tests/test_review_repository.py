@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, text
 
 from bot.engine.outcome import Outcome
-from bot.review.database import DatabaseError, make_engine, migrate, session_factory
+from bot.review.database import MIGRATIONS, DatabaseError, make_engine, migrate, session_factory
 from bot.review.repository import ReviewRepository
 
 PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -28,11 +30,11 @@ def _postgres_available() -> bool:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReviewRepository]:
+def blank_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database (no schema yet) on SQLite, then on this machine's PostgreSQL."""
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'review.db'}")
-        migrate(engine)
-        yield ReviewRepository(session_factory(engine))
+        yield engine
         engine.dispose()
         return
     if not _postgres_available():
@@ -44,13 +46,18 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ReviewRepos
     url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
     engine = make_engine(url)
     try:
-        migrate(engine)
-        yield ReviewRepository(session_factory(engine))
+        yield engine
     finally:
         engine.dispose()
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def repo(blank_engine: Engine) -> ReviewRepository:
+    migrate(blank_engine)
+    return ReviewRepository(session_factory(blank_engine))
 
 
 def outcome(status: str = "needs_review", reply: str = "holding") -> Outcome:
@@ -213,3 +220,67 @@ def test_unreachable_database_is_a_clear_error() -> None:
     engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     with pytest.raises(DatabaseError, match="cannot reach the database"):
         migrate(engine, attempts=2, delay_s=0.01)
+
+
+def test_a_draft_records_who_wrote_it(repo: ReviewRepository) -> None:
+    user = repo.user(5, 5)
+    received = repo.receive(
+        update_id=1,
+        user=user,
+        chat_id=5,
+        message_id=1,
+        text="cold water causes cancer",
+        redacted_text="cold water causes cancer",
+        outcome=outcome(),
+        vector=[1.0, 0.0],
+        draft_reply="model text",
+        draft_source="model",
+        draft_verdict="false",
+    )
+    assert received is not None and received.draft_id is not None
+    draft = repo.draft(received.draft_id)
+    assert draft is not None
+    assert (draft.draft_reply, draft.draft_source, draft.draft_verdict, draft.draft_note) == (
+        "model text",
+        "model",
+        "false",
+        None,
+    )
+    assert repo.pending_claim([0.99, 0.141]) == draft.id
+    assert repo.pending_claim([0.0, 1.0]) is None
+    fallback = receive(repo, 2, 6, [0.0, 1.0])
+    assert fallback is not None and fallback.draft_id is not None
+    assert repo.draft(fallback.draft_id).draft_source == "evidence"  # type: ignore[union-attr]
+
+
+def _alembic(engine: Engine, action: str, revision: str) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, revision)
+
+
+def test_migration_0002_keeps_the_drafts_already_stored(blank_engine: Engine) -> None:
+    _alembic(blank_engine, "upgrade", "0001")
+    with blank_engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO drafts (claim, language, draft_reply, evidence, vector, status, "
+                "version, created_at) VALUES ('old claim', 'en', 'old draft', '[]', '[]', "
+                "'pending', 0, CURRENT_TIMESTAMP)"
+            )
+        )
+    migrate(blank_engine)
+    repo = ReviewRepository(session_factory(blank_engine))
+    [(draft, _)] = repo.pending_drafts()
+    assert (draft.draft_reply, draft.draft_source, draft.draft_note) == (
+        "old draft",
+        "evidence",
+        None,
+    )
+    _alembic(blank_engine, "downgrade", "0001")
+    with blank_engine.connect() as connection:
+        columns = connection.execute(text("SELECT * FROM drafts")).keys()
+    assert "draft_source" not in columns
+    migrate(blank_engine)

@@ -6,6 +6,8 @@ always fit Telegram's 4,096-character limit.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.i18n import t
 from knowledge_base.factchecks import FactCheck
 from knowledge_base.search import Evidence
@@ -80,26 +82,46 @@ def pending_reply(evidence: list[Evidence], language: str) -> str:
     return _fit(parts, t("reply.footer", language))
 
 
-def evidence_draft(evidence: list[Evidence], language: str) -> str:
-    """The evidence-only draft reviewers approve or edit: what trusted sources say, with dates."""
+def evidence_draft(evidence: list[dict[str, Any]], language: str) -> str:
+    """The evidence-only draft reviewers approve or edit: what trusted sources say, with dates.
+
+    `evidence` is `Outcome.evidence`: dicts with text, publisher, title, date and url.
+    """
     if not evidence:
         return t("draft.no_evidence", language)
     lines = [t("draft.evidence_intro", language)]
     for item in evidence:
-        meta = item.hit.metadata
-        lines.append(f"• “{_snippet(_body(item.hit.text, str(meta.get('title', ''))))}”")
         lines.append(
-            "  "
-            + t(
-                "reply.evidence_line",
-                language,
-                publisher=meta.get("publisher", ""),
-                title=meta.get("title", ""),
-                date=meta.get("date", ""),
-                url=meta.get("url", ""),
-            ).lstrip("• ")
+            f"• “{_snippet(_body(str(item.get('text', '')), str(item.get('title', ''))))}”"
         )
-    return _fit(["\n".join(lines)], "")
+        lines.append("  " + _evidence_line(item, language))
+    return _fit(["\n".join(lines)], "").rstrip()
+
+
+def model_draft(
+    parts: list[tuple[str, list[int]]], sources: list[dict[str, Any]], language: str
+) -> str:
+    """A language model's draft: its sentences, each followed by the numbers of the sources it
+    rests on, then those sources (from the vetted evidence, never from the model)."""
+    sentences = " ".join(
+        f"{text.strip()} [{', '.join(str(n) for n in numbers)}]" for text, numbers in parts
+    )
+    lines = [t("reply.sources", language)] + [
+        f"[{number}] {_evidence_line(item, language)}"
+        for number, item in enumerate(sources, start=1)
+    ]
+    return _fit([sentences, "\n".join(lines)], "").rstrip()
+
+
+def _evidence_line(item: dict[str, Any], language: str) -> str:
+    return t(
+        "reply.evidence_line",
+        language,
+        publisher=item.get("publisher", ""),
+        title=item.get("title", ""),
+        date=item.get("date", ""),
+        url=item.get("url", ""),
+    ).lstrip("• ")
 
 
 def decision_reply(text: str, language: str, correction: bool = False) -> str:

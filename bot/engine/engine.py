@@ -127,6 +127,18 @@ class FactCheckEngine:
         suggestion = None
         if match is not None and match.decision == "review":
             suggestion = {"id": match.fact_check.id, "score": round(match.score, 4)}
+        found = [
+            {
+                "id": item.hit.id,
+                "text": item.hit.text,
+                "score": round(item.dense_score, 4),
+                **{
+                    k: item.hit.metadata.get(k, "")
+                    for k in ("publisher", "title", "url", "date", "language")
+                },
+            }
+            for item in evidence
+        ]
         return Outcome(
             id=id,
             language=language,
@@ -134,23 +146,12 @@ class FactCheckEngine:
             verdict="unproven",
             status="needs_review",
             reply=compose.pending_reply(evidence, language),
-            draft_reply=compose.evidence_draft(evidence, language),
+            draft_reply=compose.evidence_draft(found, language),
             citations=[_evidence_citation(item) for item in evidence],
             matched_fact_check=None,
             text=text,
             suggested_fact_check=suggestion,
-            evidence=[
-                {
-                    "id": item.hit.id,
-                    "text": item.hit.text,
-                    "score": round(item.dense_score, 4),
-                    **{
-                        k: item.hit.metadata.get(k, "")
-                        for k in ("publisher", "title", "url", "date", "language")
-                    },
-                }
-                for item in evidence
-            ],
+            evidence=found,
         )
 
     def _evidence(self, text: str, language: str) -> list[Evidence]:

@@ -19,6 +19,9 @@ CONTRACT_KEYS = (
     "matched_fact_check",
     "elapsed_ms",
 )
+# An outcome that needs review also carries the draft reviewers get, and where it came from.
+REVIEW_KEYS = (*CONTRACT_KEYS, "draft", "draft_source")
+DraftSource = Literal["model", "evidence"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,8 @@ class CitationOut:
 class Outcome:
     """What the engine decided for one message.
 
-    `to_dict()` gives exactly the contract keys; the other fields are for the bot and reviewers.
+    `to_dict()` gives exactly the contract keys (`REVIEW_KEYS` when the outcome needs review);
+    the other fields are for the bot and reviewers.
     """
 
     id: str | None
@@ -59,11 +63,21 @@ class Outcome:
     text: str = ""
     suggested_fact_check: dict[str, Any] | None = None
     vector: list[float] = field(default_factory=list)  # the claim-matching embedding
-    draft_reply: str = ""  # for reviewers: what askers get if the draft is approved as it is
+    draft_reply: str = ""  # the evidence-only draft (compose.evidence_draft)
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    # Set by a drafter (bot.engine.drafting); until then the draft is `draft_reply`.
+    draft: str | None = None
+    draft_source: DraftSource = "evidence"
+    draft_note: str | None = None  # why a model's draft was not used (a reason code)
+    draft_verdict: str | None = None  # the verdict a model suggested, for reviewers
+
+    @property
+    def review_draft(self) -> str:
+        """The draft reviewers get: the drafter's, else the evidence-only one."""
+        return self.draft if self.draft is not None else self.draft_reply
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.id,
             "language": self.language,
             "category": self.category,
@@ -74,3 +88,7 @@ class Outcome:
             "matched_fact_check": self.matched_fact_check,
             "elapsed_ms": self.elapsed_ms,
         }
+        if self.status == "needs_review":
+            data["draft"] = self.review_draft
+            data["draft_source"] = self.draft_source
+        return data

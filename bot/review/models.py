@@ -53,6 +53,13 @@ class Draft(Base):
     claim: Mapped[str] = mapped_column(Text)  # redacted text of the first asker
     language: Mapped[str] = mapped_column(String(2))
     draft_reply: Mapped[str] = mapped_column(Text)
+    # "model" (written by a language model, checked) or "evidence"; the note says why a model's
+    # draft was not used, and the verdict is the one the model suggested.
+    draft_source: Mapped[str] = mapped_column(
+        String(16), default="evidence", server_default="evidence"
+    )
+    draft_note: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    draft_verdict: Mapped[str | None] = mapped_column(String(16), nullable=True)
     evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
     suggestion: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     vector: Mapped[list[Any]] = mapped_column(JSON, default=list)

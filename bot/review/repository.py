@@ -118,11 +118,15 @@ class ReviewRepository:
         outcome: Any,
         vector: Sequence[float] | None = None,
         draft_reply: str = "",
+        draft_source: str = "evidence",
+        draft_note: str | None = None,
+        draft_verdict: str | None = None,
     ) -> Received | None:
         """Records a message and queues its reply, at most once per Telegram update.
 
         Returns None when the update was already handled (Telegram redelivers after a crash).
-        A claim that needs review joins a pending draft of the same claim, or starts one.
+        A claim that needs review joins a pending draft of the same claim, or starts one with
+        `draft_reply` (written by `draft_source`, "model" or "evidence").
         """
         serialise = self._draft_lock if outcome.status == "needs_review" else nullcontext()
         with serialise, self.sessions.begin() as session:
@@ -157,6 +161,9 @@ class ReviewRepository:
                         claim=redacted_text,
                         language=outcome.language,
                         draft_reply=draft_reply or outcome.reply,
+                        draft_source=draft_source,
+                        draft_note=draft_note,
+                        draft_verdict=draft_verdict,
                         evidence=outcome.evidence,
                         suggestion=outcome.suggested_fact_check,
                         vector=list(vector or []),
@@ -177,6 +184,12 @@ class ReviewRepository:
                 )
             )
             return Received(request.id, draft.id if draft else None, new_draft)
+
+    def pending_claim(self, vector: Sequence[float] | None) -> int | None:
+        """The id of a pending draft of the same claim, if there is one (a new asker joins it)."""
+        with self.sessions() as session:
+            draft = self._same_pending_claim(session, vector)
+            return draft.id if draft is not None else None
 
     @staticmethod
     def _same_pending_claim(session: Session, vector: Sequence[float] | None) -> Draft | None:

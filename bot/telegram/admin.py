@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import datetime as dt
 import logging
 import re
@@ -111,6 +113,7 @@ async def _ingest(
     """Runs an ingest in a worker thread, editing one message with its progress."""
     loop = asyncio.get_running_loop()
     last = [0.0]
+    pending: list[concurrent.futures.Future[None]] = []
 
     def progress(done: int, total: int) -> None:
         now = time.monotonic()
@@ -118,7 +121,13 @@ async def _ingest(
             return
         last[0] = now
         text = t("admin.progress", language, name=name, done=done, total=total)
-        asyncio.run_coroutine_threadsafe(_edit(status, text), loop)
+        pending.append(asyncio.run_coroutine_threadsafe(_edit(status, text), loop))
+
+    async def progress_shown() -> None:
+        # The final edit must come after every progress edit, or a late one would hide it.
+        for future in pending:
+            with contextlib.suppress(Exception):
+                await asyncio.wrap_future(future)
 
     try:
         summary = await asyncio.to_thread(
@@ -127,12 +136,15 @@ async def _ingest(
             )
         )
     except IngestError as exc:
+        await progress_shown()
         await _edit(status, t("admin.ingest_failed", language, name=name, error=exc))
         return
     except Exception as exc:  # report any failure to the admin rather than dying silently
+        await progress_shown()
         log.exception("ingest of %s failed", name)
         await _edit(status, t("admin.ingest_failed", language, name=name, error=type(exc).__name__))
         return
+    await progress_shown()
     await asyncio.to_thread(
         svc.repo.audit,
         actor,

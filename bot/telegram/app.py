@@ -91,6 +91,7 @@ def build_application(services: Services, repo: ReviewRepository) -> Application
         settings=settings,
         engine=services.engine,
         repo=repo,
+        drafter=services.drafter,
         ingestor=services.ingestor,
         signer=CallbackSigner(secret),
         limiter=RateLimiter(settings.rate_limit_per_minute),

@@ -7,6 +7,7 @@ from typing import Any
 
 from telegram.ext import ContextTypes
 
+from bot.engine.drafting import Drafter, EvidenceDrafter
 from bot.engine.engine import FactCheckEngine
 from bot.review.repository import ReviewRepository
 from bot.settings import Settings
@@ -27,6 +28,7 @@ class BotServices:
     signer: CallbackSigner
     limiter: RateLimiter
     outbox: Outbox | None = None
+    drafter: Drafter = field(default_factory=EvidenceDrafter)
     # Reviewer id -> what their next message in the review chat is for ("edit"/"reject", draft).
     awaiting: dict[int, tuple[str, int, int]] = field(default_factory=dict)
     # (reviewer id, draft id) -> edited text waiting for confirmation.

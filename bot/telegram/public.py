@@ -8,6 +8,7 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
+from bot.engine.drafting import attach_draft
 from bot.i18n import LANGUAGES, t
 from bot.privacy import redact
 from bot.telegram.context import BotServices, services
@@ -110,6 +111,11 @@ async def rumour(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     hint = record.language or (user.language_code or "")[:2] or None
     outcome = await asyncio.to_thread(svc.engine.check, text, None, hint)
+    if outcome.status == "needs_review":
+        # A model's draft only for a new claim: askers of a pending one join its draft.
+        pending = await asyncio.to_thread(svc.repo.pending_claim, outcome.vector)
+        if pending is None:
+            await attach_draft(svc.drafter, outcome)
     received = await asyncio.to_thread(
         lambda: svc.repo.receive(
             update_id=update.update_id,
@@ -120,7 +126,10 @@ async def rumour(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             redacted_text=redact(text),
             outcome=outcome,
             vector=outcome.vector,
-            draft_reply=outcome.draft_reply,
+            draft_reply=outcome.review_draft,
+            draft_source=outcome.draft_source,
+            draft_note=outcome.draft_note,
+            draft_verdict=outcome.draft_verdict,
         )
     )
     if received is None:

@@ -14,7 +14,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
 from bot.engine import compose
-from bot.i18n import t
+from bot.i18n import messages, t
 from bot.review.models import Draft
 from bot.telegram.callbacks import ButtonData
 from bot.telegram.context import BotServices, services
@@ -23,6 +23,7 @@ from knowledge_base.factchecks import ClaimText, FactCheck
 log = logging.getLogger(__name__)
 VERDICTS = ("false", "misleading", "true", "unproven")
 _MAX_EVIDENCE_CHARS = 600
+_MAX_DRAFT_CHARS = 2500  # a model's reply (at most 1,500) and its numbered sources
 
 
 def _lang(svc: BotServices) -> str:
@@ -35,7 +36,7 @@ def draft_text(svc: BotServices, draft: Draft, askers: int, ref: str = "") -> st
     parts = [
         t("review.header", lang, id=draft.id, language=draft.language, askers=askers, ref=ref),
         f"{t('review.claim', lang)}\n{draft.claim[:1500]}",
-        f"{t('review.draft', lang)}\n{draft.draft_reply[:1500]}",
+        *_draft_parts(draft, lang),
     ]
     if draft.suggestion:
         parts.append(
@@ -57,6 +58,22 @@ def draft_text(svc: BotServices, draft: Draft, askers: int, ref: str = "") -> st
     else:
         parts.append(t("review.no_evidence", lang))
     return "\n\n".join(parts)[:4096]
+
+
+def _draft_parts(draft: Draft, lang: str) -> list[str]:
+    """The draft, saying whether a language model wrote it or why its draft was not used."""
+    if draft.draft_source == "model":
+        parts = [f"{t('review.draft_model', lang)}\n{draft.draft_reply[:_MAX_DRAFT_CHARS]}"]
+        if draft.draft_verdict in VERDICTS:
+            verdict = t(f"verdict.{draft.draft_verdict}", lang)
+            parts.append(t("review.model_verdict", lang, verdict=verdict))
+        return parts
+    parts = [f"{t('review.draft', lang)}\n{draft.draft_reply[:_MAX_DRAFT_CHARS]}"]
+    if draft.draft_note:
+        key = f"draft.reason.{draft.draft_note}"
+        reason = t(key if key in messages(lang) else "draft.reason.error", lang)
+        parts.insert(0, t("review.draft_fallback", lang, reason=reason))
+    return parts
 
 
 def draft_keyboard(svc: BotServices, draft: Draft) -> InlineKeyboardMarkup:
