@@ -25,7 +25,7 @@ DATA = Path(__file__).parent / "data"
 
 
 def load(set_name: str) -> list[dict]:
-    names = ["dev", "test", "holdout"] if set_name == "all" else [set_name]
+    names = ["dev", "test", "holdout", "final"] if set_name == "all" else [set_name]
     rows = []
     for name in names:
         for path in sorted(DATA.glob(f"rumours_{name}_*.jsonl")):
@@ -71,7 +71,7 @@ def baseline(services: Services, rows: list[dict]) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--set", default="dev", choices=["dev", "test", "holdout", "all"])
+    parser.add_argument("--set", default="dev", choices=["dev", "test", "holdout", "final", "all"])
     parser.add_argument("--details", type=Path, help="write one JSON line per message here")
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
@@ -139,7 +139,7 @@ def main() -> int:
     if not args.no_baseline:
         result = baseline(services, rows)
         print(
-            "baseline (nearest neighbour, one English sentence per topic, fused embedders): "
+            f"baseline (nearest neighbour, one English sentence per topic, {services.settings.embedding_model}): "
             f"top-1 {100 * result['top1']:.1f}%; best single threshold {result['threshold']:.3f} gives "
             f"{100 * result['right_at_threshold']:.1f}% covered right and "
             f"{100 * result['abstain_at_threshold']:.1f}% uncovered abstaining"

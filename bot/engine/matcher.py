@@ -24,8 +24,8 @@ Decision = Literal["answer", "review", "none"]
 
 @dataclass(frozen=True)
 class MatchThresholds:
-    answer: float = 0.50
-    review: float = 0.60
+    answer: float = 0.25
+    review: float = 0.45
     min_margin: float = 0.0
     # Clinician-approved replies carry no keyword rules: they need a near-repeat of the claim.
     approved: float = 0.88

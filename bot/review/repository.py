@@ -49,6 +49,7 @@ class ReviewRepository:
         # Deciding "same claim as a pending draft, or a new draft" must see other askers' drafts:
         # one at a time in this process, and across processes on PostgreSQL an advisory lock.
         self._draft_lock = threading.Lock()
+        self._vectors: dict[int, np.ndarray] = {}
 
     # Users -------------------------------------------------------------------------------------
     def user(self, telegram_id: int, chat_id: int) -> User:
@@ -191,19 +192,27 @@ class ReviewRepository:
             draft = self._same_pending_claim(session, vector)
             return draft.id if draft is not None else None
 
-    @staticmethod
-    def _same_pending_claim(session: Session, vector: Sequence[float] | None) -> Draft | None:
+    def _same_pending_claim(self, session: Session, vector: Sequence[float] | None) -> Draft | None:
         if not vector:
             return None
         query = np.asarray(vector, dtype=np.float32)
-        best, best_score = None, SAME_CLAIM
-        for draft in session.scalars(select(Draft).where(Draft.status == "pending")):
-            if len(draft.vector) != len(query):
+        pending = list(session.scalars(select(Draft.id).where(Draft.status == "pending")))
+        # Draft vectors never change: keep them decoded rather than parse JSON per message.
+        missing = [draft_id for draft_id in pending if draft_id not in self._vectors]
+        if missing:
+            for draft_id, stored in session.execute(
+                select(Draft.id, Draft.vector).where(Draft.id.in_(missing))
+            ):
+                self._vectors[draft_id] = np.asarray(stored or [], dtype=np.float32)
+        best_id, best_score = None, SAME_CLAIM
+        for draft_id in pending:
+            stored = self._vectors[draft_id]
+            if stored.shape != query.shape:
                 continue
-            score = float(np.dot(query, np.asarray(draft.vector, dtype=np.float32)))
+            score = float(stored @ query)
             if score >= best_score:
-                best, best_score = draft, score
-        return best
+                best_id, best_score = draft_id, score
+        return session.get(Draft, best_id) if best_id is not None else None
 
     # Drafts and decisions ----------------------------------------------------------------------
     def draft(self, draft_id: int) -> Draft | None:

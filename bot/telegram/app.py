@@ -19,6 +19,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from threadpoolctl import threadpool_limits
 
 from bot.review.repository import ReviewRepository
 from bot.services import Services
@@ -52,6 +53,9 @@ async def startup(application: Application) -> None:
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="factcheck")
     )
+    # Parallelism comes from handling updates concurrently; BLAS threads inside each matrix
+    # product would only fight over the same two cores.
+    bot_services.extra["blas"] = threadpool_limits(limits=1, user_api="blas")
     bot_services.outbox = Outbox(application.bot, bot_services.repo)
     bot_services.outbox.start()
     bot_services.extra["purge"] = asyncio.create_task(_purge_raw_text(bot_services))
