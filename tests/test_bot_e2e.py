@@ -417,3 +417,24 @@ def _all_pending(repo: ReviewRepository) -> list[Any]:
 
     with repo.sessions() as session:
         return list(session.scalars(select(Delivery).where(Delivery.status == "pending")))
+
+
+def test_queue_for_reviewers_and_stats_for_admins(fake: FakeTelegram, world: dict[str, Any]) -> None:
+    async def scenario() -> None:
+        async with running(world) as (_, errors):
+            fake.push_message(ASKER_A, UNCOVERED)
+            fake.push_message(ASKER_B, COVERED)
+            await review_post(fake)
+            await wait_text(fake, ASKER_B, "FALSE")
+            fake.push_message(REVIEWER, "/queue", chat_id=REVIEW_CHAT, chat_type="supergroup")
+            queue = await wait_text(fake, REVIEW_CHAT, "1 asker(s)")
+            assert any("cold water" in line.lower() for line in queue)
+            fake.push_message(STRANGER, "/queue")
+            await wait_text(fake, STRANGER, "reserved for clinician reviewers")
+            fake.push_message(ADMIN, "/stats")
+            [stats] = await wait_text(fake, ADMIN, "Requests: 2")
+            assert "Answered at once: 1" in stats and "vaccines-autism: 1" in stats
+            fake.push_message(STRANGER, "/stats")
+            await wait_text(fake, STRANGER, "reserved for administrators")
+            assert errors == []
+    asyncio.run(scenario())
