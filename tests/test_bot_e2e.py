@@ -91,7 +91,7 @@ def texts(fake: FakeTelegram, chat_id: int) -> list[str]:
 
 
 async def wait_text(fake: FakeTelegram, chat_id: int, needle: str, count: int = 1,
-                    timeout: float = 10) -> list[str]:
+                    timeout: float = 20) -> list[str]:
     await fake.wait_for_async(
         lambda: sum(needle in t for t in texts(fake, chat_id)) >= count, timeout)
     return texts(fake, chat_id)
@@ -108,7 +108,8 @@ def buttons(message: dict[str, Any]) -> dict[str, str]:
 
 
 async def review_post(fake: FakeTelegram, index: int = -1) -> dict[str, Any]:
-    await fake.wait_for_async(lambda: any(buttons(m) for m in fake.sent_messages(REVIEW_CHAT)))
+    await fake.wait_for_async(
+        lambda: any(buttons(m) for m in fake.sent_messages(REVIEW_CHAT)), timeout=20)
     return [m for m in fake.sent_messages(REVIEW_CHAT) if buttons(m)][index]
 
 
@@ -217,7 +218,7 @@ def test_non_reviewer_and_forged_buttons_change_nothing(
             press(fake, STRANGER, post, "Approve")
             forged = buttons(post)["✅ Approve"].rsplit("|", 1)[0] + "|000000000000"
             fake.push_callback(REVIEWER, forged, post["message_id"], chat_id=REVIEW_CHAT)
-            answers = await fake.wait_for_calls_async("answerCallbackQuery", 2)
+            answers = await fake.wait_for_calls_async("answerCallbackQuery", 2, timeout=20)
             alerts = [c.params.get("text", "") for c in answers]
             assert any("reserved for clinician reviewers" in a for a in alerts)
             assert any("not valid" in a for a in alerts)
@@ -436,5 +437,39 @@ def test_queue_for_reviewers_and_stats_for_admins(fake: FakeTelegram, world: dic
             assert "Answered at once: 1" in stats and "vaccines-autism: 1" in stats
             fake.push_message(STRANGER, "/stats")
             await wait_text(fake, STRANGER, "reserved for administrators")
+            assert errors == []
+    asyncio.run(scenario())
+
+
+def test_revising_an_approved_reply_offers_a_correction(
+    fake: FakeTelegram, world: dict[str, Any]
+) -> None:
+    async def scenario() -> None:
+        async with running(world) as (_, errors):
+            fake.push_message(ASKER_A, UNCOVERED)
+            fake.push_message(ASKER_B, UNCOVERED)
+            post = await review_post(fake)
+            press(fake, REVIEWER, post, "Approve")
+            await fake.wait_for_async(lambda: any(
+                "FALSE" in k for m in fake.sent_messages(REVIEW_CHAT) for k in buttons(m)))
+            verdicts = next(m for m in fake.sent_messages(REVIEW_CHAT)
+                            if any("FALSE" in k for k in buttons(m)))
+            press(fake, REVIEWER, verdicts, "FALSE")
+            await wait_text(fake, ASKER_A, "A clinician reviewed")
+            await wait_text(fake, ASKER_B, "A clinician reviewed")
+            await fake.wait_for_async(lambda: world["repo"].received_count(1) == 2)
+            fake.push_message(REVIEWER, "/revise 1 New WHO guidance: still false.",
+                              chat_id=REVIEW_CHAT, chat_type="supergroup")
+            await wait_text(fake, REVIEW_CHAT, "send this correction to the 2 person(s)")
+            offer = next(m for m in fake.sent_messages(REVIEW_CHAT)
+                         if "send this correction" in (m.get("text") or ""))
+            press(fake, STRANGER, offer, "Send the correction")
+            await fake.wait_for_calls_async("answerCallbackQuery", 3, timeout=20)
+            assert not any("Correction" in t for t in texts(fake, ASKER_A))
+            press(fake, REVIEWER, offer, "Send the correction")
+            await wait_text(fake, ASKER_A, "Correction")
+            await wait_text(fake, ASKER_B, "New WHO guidance")
+            actions = [d.action for d in world["repo"].decisions(1)]
+            assert actions == ["approve", "revise"]
             assert errors == []
     asyncio.run(scenario())

@@ -132,9 +132,7 @@ class ReviewRepository:
         serialise = self._draft_lock if outcome.status == "needs_review" else nullcontext()
         with serialise, self.sessions.begin() as session:
             if outcome.status == "needs_review" and session.get_bind().dialect.name == "postgresql":
-                session.execute(
-                    sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _DRAFT_LOCK_KEY}
-                )
+                session.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _DRAFT_LOCK_KEY})
             try:
                 with session.begin_nested():
                     session.add(ProcessedUpdate(update_id=update_id))
@@ -373,6 +371,22 @@ class ReviewRepository:
                     )
                 )
             return len(received)
+
+    def received_count(self, draft_id: int) -> int:
+        """How many askers were sent the approved reply of a draft."""
+        with self.sessions() as session:
+            return int(
+                session.scalar(
+                    select(func.count(Delivery.id))
+                    .join(Request, Request.id == Delivery.request_id)
+                    .where(
+                        Request.draft_id == draft_id,
+                        Delivery.kind == "decision",
+                        Delivery.status == "sent",
+                    )
+                )
+                or 0
+            )
 
     def decisions(self, draft_id: int) -> list[Decision]:
         with self.sessions() as session:

@@ -146,6 +146,14 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _refuse(update, svc, "bot.not_allowed", role=role)
         return
     draft = await asyncio.to_thread(svc.repo.draft, data.draft_id)
+    if data.action == "rv":  # the answer to /revise's offer: an approved draft, not a pending one
+        if draft is None or draft.status != "approved" or draft.version != data.version:
+            await _refuse(update, svc, "bot.stale")
+            return
+        await query.answer()
+        await query.edit_message_reply_markup(reply_markup=None)
+        await _revise(svc, context.bot, draft, user, notify=data.arg == "y")
+        return
     if draft is None or draft.status != "pending" or draft.version != data.version:
         await _refuse(update, svc, "bot.stale")
         return
@@ -336,7 +344,7 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def revise(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/revise DRAFT_ID NEW TEXT: revises an approved reply and sends the correction."""
+    """/revise DRAFT_ID NEW TEXT: revises an approved reply, offering to send the correction."""
     svc = services(context)
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
@@ -355,15 +363,48 @@ async def revise(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if draft is None or draft.status != "approved":
         await message.reply_text(t("bot.stale", lang))
         return
+    # Offer, rather than impose, a correction to everyone who received the old reply.
+    svc.previews[(user.id, -draft_id)] = text
+    received = await asyncio.to_thread(svc.repo.received_count, draft_id)
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    t("review.revise_send", lang),
+                    callback_data=svc.signer.sign(ButtonData("rv", draft.id, draft.version, "y")),
+                ),
+                InlineKeyboardButton(
+                    t("review.revise_quiet", lang),
+                    callback_data=svc.signer.sign(ButtonData("rv", draft.id, draft.version, "n")),
+                ),
+            ]
+        ]
+    )
+    preview = compose.decision_reply(text, draft.language, correction=True)
+    await message.reply_text(
+        f"{t('review.revise_offer', lang, id=draft_id, count=received)}\n\n{preview}",
+        reply_markup=keyboard,
+    )
+
+
+async def _revise(svc: BotServices, bot: Bot, draft: Draft, user: object, notify: bool) -> None:
+    """Records the revision (and queues the corrections when asked) after the reviewer chose."""
+    reviewer_id = int(getattr(user, "id", 0))
+    text = svc.previews.pop((reviewer_id, -draft.id), None)
+    lang = _lang(svc)
+    if not text:
+        if svc.settings.review_chat_id is not None:
+            await bot.send_message(svc.settings.review_chat_id, t("bot.stale", lang))
+        return
     correction = compose.decision_reply(text, draft.language, correction=True)
     count = await asyncio.to_thread(
         lambda: svc.repo.revise(
-            draft_id,
-            reviewer_id=user.id,
-            reviewer_name=user.full_name,
+            draft.id,
+            reviewer_id=reviewer_id,
+            reviewer_name=str(getattr(user, "full_name", "") or reviewer_id),
             text=text,
             delivered_text=correction,
-            notify=True,
+            notify=notify,
         )
     )
     if draft.fact_check_id:
@@ -372,4 +413,7 @@ async def revise(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await asyncio.to_thread(_store_fact_check, svc, draft, text, record.verdict)
     if svc.outbox is not None:
         svc.outbox.notify()
-    await message.reply_text(t("review.revised", lang, id=draft_id, count=count))
+    if svc.settings.review_chat_id is not None:
+        await bot.send_message(
+            svc.settings.review_chat_id, t("review.revised", lang, id=draft.id, count=count)
+        )
