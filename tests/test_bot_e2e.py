@@ -473,3 +473,21 @@ def test_revising_an_approved_reply_offers_a_correction(
             assert actions == ["approve", "revise"]
             assert errors == []
     asyncio.run(scenario())
+
+
+def test_forwards_and_photo_captions_are_checked_like_text(
+    fake: FakeTelegram, world: dict[str, Any]
+) -> None:
+    async def scenario() -> None:
+        async with running(world) as (_, errors):
+            fake.push_message(ASKER_A, COVERED, forward=True)
+            await wait_text(fake, ASKER_A, "FALSE")
+            photo = [{"file_id": "AgAC1", "file_unique_id": "AQAD1", "width": 90, "height": 90}]
+            fake.push_message(ASKER_B, None, caption=COVERED, photo=photo)
+            await wait_text(fake, ASKER_B, "FALSE")
+            fake.push_message(STRANGER, None, sticker={
+                "file_id": "CAAC1", "file_unique_id": "AgAD2", "type": "regular", "width": 512,
+                "height": 512, "is_animated": False, "is_video": False})
+            await wait_text(fake, STRANGER, "only read text")
+            assert errors == []
+    asyncio.run(scenario())
