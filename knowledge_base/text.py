@@ -45,10 +45,16 @@ def clean_text(text: str) -> str:
     Keeps the letters as written (for display and embedding); see `normalise_for_match`
     for the aggressive folding used by keyword checks and BM25.
     """
+    # Surrogate code points (from JSON escapes such as "\\ud83d") are not text: join a split
+    # pair into its character and replace a lone one with U+FFFD, which every library accepts.
+    text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     text = unicodedata.normalize("NFKC", text)
     text = _INVISIBLE.sub("", text)
     text = text.replace(_TATWEEL, "")
     text = _ARABIC_DIACRITICS.sub("", text)
+    # Removing a mark can bring a letter and a combining accent together ("e\u200b\u0301"):
+    # compose again so the result stays NFKC (and clean_text idempotent).
+    text = unicodedata.normalize("NFKC", text)
     return _SPACES.sub(" ", text).strip()
 
 
@@ -64,7 +70,9 @@ def normalise_for_match(text: str) -> str:
     text = clean_text(text).lower().translate(_ARABIC_FOLD)
     text = strip_accents(text)
     text = _REPEATS.sub(r"\1\1", text)
-    return text
+    # Stripping a spacing accent (NFKC turns "¯" into a space and a combining mark) can leave
+    # a space at an end or next to another: collapse again, so the result is stable.
+    return _SPACES.sub(" ", text).strip()
 
 
 def arabic_share(text: str) -> float:

@@ -1,7 +1,7 @@
 """Replies in the asker's language: verdict, short explanation, dated sources, and the footer.
 
 Replies are plain text (sent with no parse mode), so nothing in them needs escaping, and they
-always fit Telegram's 4,096-character limit.
+always fit Telegram's 4,096-character limit (counted, as Telegram does, in UTF-16 code units).
 """
 
 from __future__ import annotations
@@ -16,17 +16,32 @@ TELEGRAM_LIMIT = 4096
 _SNIPPET = 280
 
 
+def _units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (characters beyond U+FFFF count twice)."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def _cut(text: str, units: int) -> str:
+    """The longest prefix of `text` that takes at most `units` UTF-16 code units."""
+    used = 0
+    for index, ch in enumerate(text):
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > units:
+            return text[:index]
+    return text
+
+
 def _fit(parts: list[str], footer: str) -> str:
     """Joins parts, dropping trailing ones (then truncating) so the whole stays under the limit."""
-    budget = TELEGRAM_LIMIT - len(footer) - 2
+    budget = TELEGRAM_LIMIT - _units(footer) - 2
     kept: list[str] = []
     used = 0
     for part in parts:
-        cost = len(part) + 2
+        cost = _units(part) + 2
         if used + cost > budget:
             room = budget - used - 3
             if room > 40 and not kept:
-                kept.append(part[:room].rstrip() + "…")
+                kept.append(_cut(part, room).rstrip() + "…")
             break
         kept.append(part)
         used += cost
