@@ -54,7 +54,13 @@ def make_client(path: Path | None = None, host: str | None = None, port: int = 8
     if path is None:
         raise StoreError("no Chroma path and no CHROMA_HOST given")
     path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=settings)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except Exception as exc:  # a damaged chroma.sqlite3 raises chromadb's InternalError, among others
+        raise StoreError(
+            f"cannot open the vector store at {path} ({type(exc).__name__}: {exc}): move "
+            "that folder away and run `factcheck ingest rebuild` to build it again"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -227,8 +233,16 @@ class KnowledgeBase:
         self.client = client
         self._match_embeddings = match_embeddings
         self._passage_embeddings = passage_embeddings
-        self.sources = SourceRegistry(client)
-        self._open(check)
+        try:
+            self.sources = SourceRegistry(client)
+            self._open(check)
+        except StoreError:
+            raise
+        except Exception as exc:  # damaged collections or segment files
+            raise StoreError(
+                f"cannot open the vector store ({type(exc).__name__}: {exc}): move its "
+                "folder away and run `factcheck ingest rebuild` to build it again"
+            ) from exc
 
     def _open(self, check: bool) -> None:
         self.fact_checks = VectorCollection(self.client, FACT_CHECKS, self._match_embeddings, check)

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.review.models import (
     AuditEntry,
@@ -129,15 +129,41 @@ class ReviewRepository:
         A claim that needs review joins a pending draft of the same claim, or starts one with
         `draft_reply` (written by `draft_source`, "model" or "evidence").
         """
+        try:
+            return self._receive(update_id=update_id, user=user, chat_id=chat_id,
+                                 message_id=message_id, text=text, redacted_text=redacted_text,
+                                 outcome=outcome, vector=vector, draft_reply=draft_reply,
+                                 draft_source=draft_source, draft_note=draft_note,
+                                 draft_verdict=draft_verdict)
+        except IntegrityError:  # the same update recorded at the same moment by another worker
+            return None
+
+    def _receive(
+        self,
+        *,
+        update_id: int,
+        user: User,
+        chat_id: int,
+        message_id: int,
+        text: str,
+        redacted_text: str,
+        outcome: Any,
+        vector: Sequence[float] | None,
+        draft_reply: str,
+        draft_source: str,
+        draft_note: str | None,
+        draft_verdict: str | None,
+    ) -> Received | None:
         serialise = self._draft_lock if outcome.status == "needs_review" else nullcontext()
         with serialise, self.sessions.begin() as session:
             if outcome.status == "needs_review" and session.get_bind().dialect.name == "postgresql":
                 session.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _DRAFT_LOCK_KEY})
-            try:
-                with session.begin_nested():
-                    session.add(ProcessedUpdate(update_id=update_id))
-            except IntegrityError:
+            # No SAVEPOINT here: with pysqlite, releasing a savepoint opened outside a transaction
+            # commits it, and a crash right after would mark the update handled with no reply.
+            if session.get(ProcessedUpdate, update_id) is not None:
                 return None
+            session.add(ProcessedUpdate(update_id=update_id))
+            session.flush()
             request = Request(
                 update_id=update_id,
                 user_id=user.id,
@@ -398,11 +424,43 @@ class ReviewRepository:
 
     # Deliveries --------------------------------------------------------------------------------
     def due_deliveries(self, limit: int = 50) -> list[Delivery]:
+        """Every pending delivery that is due, oldest first."""
         with self.sessions() as session:
             return list(
                 session.scalars(
                     select(Delivery)
                     .where(Delivery.status == "pending", Delivery.next_attempt_at <= utcnow())
+                    .order_by(Delivery.id)
+                    .limit(limit)
+                )
+            )
+
+    def sendable_deliveries(self, limit: int = 50) -> list[Delivery]:
+        """Pending deliveries that are due, each the first pending one of its chat (by the
+        message it answers, then by id): a reply waiting for a retry holds back the later replies
+        to the same chat, so that each chat gets its replies in the order its messages came,
+        even when messages handled concurrently queued their replies in another order."""
+        earlier = aliased(Delivery)
+        earlier_key = func.coalesce(earlier.reply_to_message_id, 0)
+        this_key = func.coalesce(Delivery.reply_to_message_id, 0)
+        older_pending = (
+            select(earlier.id)
+            .where(
+                earlier.chat_id == Delivery.chat_id,
+                earlier.status == "pending",
+                (earlier_key < this_key) | ((earlier_key == this_key) & (earlier.id < Delivery.id)),
+            )
+            .exists()
+        )
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(Delivery)
+                    .where(
+                        Delivery.status == "pending",
+                        Delivery.next_attempt_at <= utcnow(),
+                        ~older_pending,
+                    )
                     .order_by(Delivery.id)
                     .limit(limit)
                 )

@@ -16,9 +16,11 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
+    ExtBot,
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 from threadpoolctl import threadpool_limits
 
 from bot.review.repository import ReviewRepository
@@ -31,6 +33,67 @@ from bot.telegram.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 CONCURRENCY = 32  # updates handled at once
+ACK_WAIT_S = 60.0  # longest a poll waits for the previous batch to be handled
+
+
+class _Handled:
+    """Update ids fetched by long polling and not yet handled.
+
+    Telegram forgets an update once a later `getUpdates` call passes its id as the offset. PTB
+    makes that call as soon as a batch is queued, so a crash (kill -9, power loss) while the batch
+    was being handled would lose those messages. The bot's `get_updates` therefore waits until
+    every earlier update has been handled (recorded in the database) before confirming them."""
+
+    def __init__(self) -> None:
+        self.pending: set[int] = set()
+        self.changed = asyncio.Event()
+
+    def fetched(self, update_ids: list[int]) -> None:
+        self.pending.update(update_ids)
+
+    def done(self, update_id: int) -> None:
+        if update_id in self.pending:
+            self.pending.discard(update_id)
+            self.changed.set()
+
+    async def wait_below(self, offset: int, timeout: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while any(update_id < offset for update_id in self.pending):
+            self.changed.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                log.warning("confirming updates still being handled after %.0f s", timeout)
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), remaining)
+
+
+class _AckAfterHandlingBot(ExtBot[None]):
+    """Confirms polled updates to Telegram only once they were handled (see `_Handled`)."""
+
+    def __init__(self, *args: object, handled: _Handled, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._handled = handled
+
+    async def get_updates(self, offset: int | None = None, *args: object, **kwargs: object):  # type: ignore[no-untyped-def, override]
+        if offset:
+            await self._handled.wait_below(offset, ACK_WAIT_S)
+        updates = await super().get_updates(offset, *args, **kwargs)  # type: ignore[arg-type]
+        self._handled.fetched([update.update_id for update in updates])
+        return updates
+
+
+class _Application(Application):  # type: ignore[type-arg]
+    """Marks each update as handled (for `_AckAfterHandlingBot`) once its handlers finished."""
+
+    handled: _Handled | None = None
+
+    async def process_update(self, update: object) -> None:
+        try:
+            await super().process_update(update)
+        finally:
+            if self.handled is not None and isinstance(update, Update):
+                self.handled.done(update.update_id)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -101,16 +164,25 @@ def build_application(services: Services, repo: ReviewRepository) -> Application
         limiter=RateLimiter(settings.rate_limit_per_minute),
     )
 
+    handled = _Handled()
+    telegram_bot = _AckAfterHandlingBot(
+        token,
+        base_url=settings.telegram_api_base_url,
+        base_file_url=settings.resolved_file_url,
+        request=HTTPXRequest(connection_pool_size=256),
+        get_updates_request=HTTPXRequest(),
+        handled=handled,
+    )
     application = (
         ApplicationBuilder()
-        .token(token)
-        .base_url(settings.telegram_api_base_url)
-        .base_file_url(settings.resolved_file_url)
+        .application_class(_Application)
+        .bot(telegram_bot)
         .concurrent_updates(CONCURRENCY)
         .post_init(startup)
         .post_shutdown(shutdown)
         .build()
     )
+    application.handled = handled
     application.bot_data[KEY] = bot_services
     review_chat = filters.Chat(chat_id=settings.review_chat_id) if settings.review_chat_id else None
     private = filters.ChatType.PRIVATE
@@ -142,6 +214,8 @@ def build_application(services: Services, repo: ReviewRepository) -> Application
     application.add_handler(
         MessageHandler(private & ~filters.COMMAND & ~rumour_filter, public.unsupported)
     )
+    # An unknown /command in a private chat: the help, rather than silence.
+    application.add_handler(MessageHandler(private & filters.COMMAND, public.start))
     application.add_error_handler(on_error)
     return application
 

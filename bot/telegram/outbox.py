@@ -1,6 +1,7 @@
 """The outbox: every reply is stored first and counted as delivered only when Telegram confirms it.
 
-One worker sends pending deliveries in the order they were queued. A 429 pauses all sending for
+One worker sends pending deliveries in the order they were queued; within a chat, in the order
+of the messages they answer, a reply waiting for a retry holding back the later ones. A 429 pauses all sending for
 Telegram's `retry_after`; timeouts, network errors and 5xx are retried with exponential backoff;
 a chat that blocked the bot or no longer exists is given up. Pending deliveries survive a restart.
 The one gap Telegram's API leaves: a send that timed out may have arrived, and is sent again.
@@ -81,7 +82,7 @@ class Outbox:
     async def send_due(self) -> float:
         """Sends what is due, in order; returns how long to wait before the next pass."""
         while True:
-            due = await self._call(self.repo.due_deliveries, 100)
+            due = await self._call(self.repo.sendable_deliveries, 100)
             if not due:
                 return self.idle_poll_s
             for delivery in due:
