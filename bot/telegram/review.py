@@ -10,7 +10,7 @@ import asyncio
 import datetime as dt
 import logging
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.ext import ContextTypes
 
 from bot.engine import compose
@@ -308,16 +308,26 @@ def _store_fact_check(svc: BotServices, draft: Draft, text: str, verdict: str) -
     svc.engine.matcher.add(check)
 
 
+async def _reviewer(update: Update, svc: BotServices) -> tuple[User, Message] | None:
+    """The sender and message of a reviewer's command; anyone else is told it is not theirs."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return None
+    if not svc.is_reviewer(user.id):
+        lang = _lang(svc)
+        await message.reply_text(t("bot.not_allowed", lang, role=t("bot.role.reviewer", lang)))
+        return None
+    return user, message
+
+
 async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/queue: the pending drafts, oldest first (reviewers only)."""
     svc = services(context)
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
+    sender = await _reviewer(update, svc)
+    if sender is None:
         return
+    _, message = sender
     lang = _lang(svc)
-    if not svc.is_reviewer(user.id):
-        await message.reply_text(t("bot.not_allowed", lang, role=t("bot.role.reviewer", lang)))
-        return
     drafts = await asyncio.to_thread(svc.repo.pending_drafts)
     if not drafts:
         await message.reply_text(t("review.queue_empty", lang))
@@ -346,13 +356,11 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def revise(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/revise DRAFT_ID NEW TEXT: revises an approved reply, offering to send the correction."""
     svc = services(context)
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
+    sender = await _reviewer(update, svc)
+    if sender is None:
         return
+    user, message = sender
     lang = _lang(svc)
-    if not svc.is_reviewer(user.id):
-        await message.reply_text(t("bot.not_allowed", lang, role=t("bot.role.reviewer", lang)))
-        return
     args = context.args or []
     if len(args) < 2 or not args[0].isdigit():
         await message.reply_text(t("review.revise_prompt", lang, id="ID"))
