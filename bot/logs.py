@@ -39,5 +39,6 @@ def configure(level: str, secrets: list[str]) -> None:
     # Request URLs carry the token: keep httpx quiet unless debugging, and filtered even then.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("bm25s").setLevel(max(logging.WARNING, logging.getLogger().level))
     # The model client's debug lines may describe requests, which carry the claim.
     logging.getLogger("openai").setLevel(logging.WARNING)
