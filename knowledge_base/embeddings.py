@@ -7,7 +7,6 @@ import math
 import re
 import threading
 from collections.abc import Callable, Sequence
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -246,20 +245,6 @@ class FusedEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> Vector:
         return self._fuse([[part.embed_query(text)] for part in self.parts])[0]
-
-    def split(self, vector: Sequence[float]) -> list[np.ndarray]:
-        """The parts of a fused vector, each re-normalised: for per-embedder agreement checks."""
-        if len(self.parts) == 1:
-            return [np.asarray(vector, dtype=np.float32)]
-        out, start = [], 0
-        for size in self.part_dimensions:
-            out.append(np.asarray(vector[start : start + size], dtype=np.float32) / self._scale)
-            start += size
-        return out
-
-    @cached_property
-    def part_dimensions(self) -> list[int]:
-        return [len(part.embed_query("a")) for part in self.parts]
 
 
 def build_embeddings(spec: str, *, symmetric: bool = False) -> FusedEmbeddings:

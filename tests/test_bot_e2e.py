@@ -118,6 +118,16 @@ def press(fake: FakeTelegram, user: int, message: dict[str, Any], label_part: st
     fake.push_callback(user, data, message["message_id"], chat_id=REVIEW_CHAT)
 
 
+async def choose_verdict(fake: FakeTelegram, verdict: str = "FALSE") -> None:
+    """Presses a verdict on the verdict keyboard the bot posted after Approve or Confirm."""
+    def keyboard() -> dict[str, Any] | None:
+        return next((m for m in fake.sent_messages(REVIEW_CHAT)
+                     if any(verdict in k for k in buttons(m))), None)
+
+    message = await fake.wait_for_async(keyboard, timeout=20)
+    press(fake, REVIEWER, message, verdict)
+
+
 def test_a_matched_rumour_is_answered_at_once(fake: FakeTelegram, world: dict[str, Any]) -> None:
     async def scenario() -> None:
         async with running(world) as (_, errors):
@@ -145,12 +155,7 @@ def test_uncovered_rumour_drafted_approved_and_delivered_to_both_askers(
             assert str(ASKER_B) not in post["text"] and "asker_b_handle" not in post["text"]
             assert next(iter(buttons(post))).endswith("Approve")
             press(fake, REVIEWER, post, "Approve")
-            await fake.wait_for_async(lambda: any(
-                "FALSE" in buttons(m) or any("FALSE" in k for k in buttons(m))
-                for m in fake.sent_messages(REVIEW_CHAT)))
-            verdicts = next(m for m in fake.sent_messages(REVIEW_CHAT)
-                            if any("FALSE" in k for k in buttons(m)))
-            press(fake, REVIEWER, verdicts, "FALSE")
+            await choose_verdict(fake)
             await wait_text(fake, ASKER_A, "A clinician reviewed")
             await wait_text(fake, ASKER_B, "A clinician reviewed")
             await wait_text(fake, REVIEW_CHAT, "approved by")
@@ -178,11 +183,7 @@ def test_edit_flow_previews_then_sends_the_corrected_text(
             preview = next(m for m in fake.sent_messages(REVIEW_CHAT) if "Preview" in m["text"])
             assert "Cold water does not cause cancer" in preview["text"]
             press(fake, REVIEWER, preview, "Send this")
-            await fake.wait_for_async(lambda: any(
-                "FALSE" in k for m in fake.sent_messages(REVIEW_CHAT) for k in buttons(m)))
-            edited = next(m for m in fake.sent_messages(REVIEW_CHAT)
-                          if any("FALSE" in k for k in buttons(m)))
-            press(fake, REVIEWER, edited, "FALSE")
+            await choose_verdict(fake)
             replies = await wait_text(fake, ASKER_A, "Cold water does not cause cancer")
             assert any("A clinician reviewed" in r for r in replies)
             [decision] = world["repo"].decisions(1)
@@ -382,11 +383,7 @@ def test_a_model_written_draft_goes_to_clinicians_only(
                     for user_id in (REVIEWER, OTHER_REVIEWER, ADMIN, ASKER_A, ASKER_B):
                         assert not re.search(rf"\b{user_id}\b", prompt)
                 press(fake, REVIEWER, post, "Approve")
-                await fake.wait_for_async(lambda: any(
-                    "FALSE" in k for m in fake.sent_messages(REVIEW_CHAT) for k in buttons(m)))
-                verdicts = next(m for m in fake.sent_messages(REVIEW_CHAT)
-                                if any("FALSE" in k for k in buttons(m)))
-                press(fake, REVIEWER, verdicts, "FALSE")
+                await choose_verdict(fake)
                 replies = await wait_text(fake, ASKER_A, "A clinician reviewed")
                 assert any(GOOD_TEXT.split(". ")[0] in r for r in replies)
                 # The model server fails: the next claim's draft is the evidence-only one, and
@@ -450,11 +447,7 @@ def test_revising_an_approved_reply_offers_a_correction(
             fake.push_message(ASKER_B, UNCOVERED)
             post = await review_post(fake)
             press(fake, REVIEWER, post, "Approve")
-            await fake.wait_for_async(lambda: any(
-                "FALSE" in k for m in fake.sent_messages(REVIEW_CHAT) for k in buttons(m)))
-            verdicts = next(m for m in fake.sent_messages(REVIEW_CHAT)
-                            if any("FALSE" in k for k in buttons(m)))
-            press(fake, REVIEWER, verdicts, "FALSE")
+            await choose_verdict(fake)
             await wait_text(fake, ASKER_A, "A clinician reviewed")
             await wait_text(fake, ASKER_B, "A clinician reviewed")
             await fake.wait_for_async(lambda: world["repo"].received_count(1) == 2)

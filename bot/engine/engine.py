@@ -78,30 +78,16 @@ class FactCheckEngine:
             reply = compose.personal_advice_reply(language, number)
             return Outcome(id, language, "personal_advice", None, "answered", reply, text=text)
         if verdict.category == "greeting":
-            return Outcome(
-                id,
-                language,
-                "not_a_claim",
-                None,
-                "answered",
-                compose.help_reply(language),
-                text=text,
-            )
+            return Outcome(id, language, "not_a_claim", None, "answered",
+                           compose.help_reply(language), text=text)
         if len(content_words(text)) <= SHORT_MESSAGE_WORDS:
             suggestions = self._suggestions(text)
             reply = compose.short_message_reply(language, suggestions)
             return Outcome(id, language, "not_a_claim", None, "answered", reply, text=text)
         if not mentions_health(text) and (match is None or not match.rules_met):
             # Chit-chat and non-health news: a help text, not a clinician's time.
-            return Outcome(
-                id,
-                language,
-                "not_a_claim",
-                None,
-                "answered",
-                compose.help_reply(language),
-                text=text,
-            )
+            return Outcome(id, language, "not_a_claim", None, "answered",
+                           compose.help_reply(language), text=text)
         outcome = self._needs_review(id, language, text, match)
         outcome.vector = vector
         return outcome

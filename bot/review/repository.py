@@ -130,85 +130,63 @@ class ReviewRepository:
         `draft_reply` (written by `draft_source`, "model" or "evidence").
         """
         try:
-            return self._receive(update_id=update_id, user=user, chat_id=chat_id,
-                                 message_id=message_id, text=text, redacted_text=redacted_text,
-                                 outcome=outcome, vector=vector, draft_reply=draft_reply,
-                                 draft_source=draft_source, draft_note=draft_note,
-                                 draft_verdict=draft_verdict)
+            serialise = self._draft_lock if outcome.status == "needs_review" else nullcontext()
+            with serialise, self.sessions.begin() as session:
+                if outcome.status == "needs_review" and session.get_bind().dialect.name == "postgresql":
+                    session.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _DRAFT_LOCK_KEY})
+                # No SAVEPOINT here: with pysqlite, releasing a savepoint opened outside a transaction
+                # commits it, and a crash right after would mark the update handled with no reply.
+                if session.get(ProcessedUpdate, update_id) is not None:
+                    return None
+                session.add(ProcessedUpdate(update_id=update_id))
+                session.flush()
+                request = Request(
+                    update_id=update_id,
+                    user_id=user.id,
+                    chat_id=chat_id,
+                    message_id=message_id,
+                    text=text,
+                    redacted_text=redacted_text,
+                    language=outcome.language,
+                    category=outcome.category,
+                    status=outcome.status,
+                    fact_check_id=(outcome.matched_fact_check or {}).get("id"),
+                )
+                session.add(request)
+                session.flush()
+                draft, new_draft = None, False
+                if outcome.status == "needs_review":
+                    draft = self._same_pending_claim(session, vector)
+                    if draft is None:
+                        draft = Draft(
+                            claim=redacted_text,
+                            language=outcome.language,
+                            draft_reply=draft_reply or outcome.reply,
+                            draft_source=draft_source,
+                            draft_note=draft_note,
+                            draft_verdict=draft_verdict,
+                            evidence=outcome.evidence,
+                            suggestion=outcome.suggested_fact_check,
+                            vector=list(vector or []),
+                        )
+                        session.add(draft)
+                        session.flush()
+                        new_draft = True
+                    request.draft_id = draft.id
+                kind = "holding" if outcome.status == "needs_review" else "answer"
+                session.add(
+                    Delivery(
+                        dedupe_key=f"{kind}:{request.id}",
+                        request_id=request.id,
+                        chat_id=chat_id,
+                        reply_to_message_id=message_id,
+                        kind=kind,
+                        text=outcome.reply,
+                    )
+                )
+                return Received(request.id, draft.id if draft else None, new_draft)
         except IntegrityError:  # the same update recorded at the same moment by another worker
             return None
-
-    def _receive(
-        self,
-        *,
-        update_id: int,
-        user: User,
-        chat_id: int,
-        message_id: int,
-        text: str,
-        redacted_text: str,
-        outcome: Any,
-        vector: Sequence[float] | None,
-        draft_reply: str,
-        draft_source: str,
-        draft_note: str | None,
-        draft_verdict: str | None,
-    ) -> Received | None:
-        serialise = self._draft_lock if outcome.status == "needs_review" else nullcontext()
-        with serialise, self.sessions.begin() as session:
-            if outcome.status == "needs_review" and session.get_bind().dialect.name == "postgresql":
-                session.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _DRAFT_LOCK_KEY})
-            # No SAVEPOINT here: with pysqlite, releasing a savepoint opened outside a transaction
-            # commits it, and a crash right after would mark the update handled with no reply.
-            if session.get(ProcessedUpdate, update_id) is not None:
-                return None
-            session.add(ProcessedUpdate(update_id=update_id))
-            session.flush()
-            request = Request(
-                update_id=update_id,
-                user_id=user.id,
-                chat_id=chat_id,
-                message_id=message_id,
-                text=text,
-                redacted_text=redacted_text,
-                language=outcome.language,
-                category=outcome.category,
-                status=outcome.status,
-                fact_check_id=(outcome.matched_fact_check or {}).get("id"),
-            )
-            session.add(request)
-            session.flush()
-            draft, new_draft = None, False
-            if outcome.status == "needs_review":
-                draft = self._same_pending_claim(session, vector)
-                if draft is None:
-                    draft = Draft(
-                        claim=redacted_text,
-                        language=outcome.language,
-                        draft_reply=draft_reply or outcome.reply,
-                        draft_source=draft_source,
-                        draft_note=draft_note,
-                        draft_verdict=draft_verdict,
-                        evidence=outcome.evidence,
-                        suggestion=outcome.suggested_fact_check,
-                        vector=list(vector or []),
-                    )
-                    session.add(draft)
-                    session.flush()
-                    new_draft = True
-                request.draft_id = draft.id
-            kind = "holding" if outcome.status == "needs_review" else "answer"
-            session.add(
-                Delivery(
-                    dedupe_key=f"{kind}:{request.id}",
-                    request_id=request.id,
-                    chat_id=chat_id,
-                    reply_to_message_id=message_id,
-                    kind=kind,
-                    text=outcome.reply,
-                )
-            )
-            return Received(request.id, draft.id if draft else None, new_draft)
 
     def pending_claim(self, vector: Sequence[float] | None) -> int | None:
         """The id of a pending draft of the same claim, if there is one (a new asker joins it)."""
