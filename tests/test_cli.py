@@ -60,6 +60,19 @@ def test_ask_json_prints_the_contract(env: dict[str, str]) -> None:
     data = json.loads(result.stdout)
     assert tuple(data) == CONTRACT_KEYS
     assert data["matched_fact_check"]["id"] == "vaccines-autism"
+    assert data["redacted_text"] == "Childhood vaccines such as MMR cause autism."
+
+
+def test_ask_json_redacts_with_presidio(env: dict[str, str]) -> None:
+    text = "Je m'appelle Amina Belkacem, 06 12 34 56 78 : le vaccin ROR provoque l'autisme ?"
+    result = run(["ask", "--json", text], dict(env, REDACTOR="presidio"))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["language"] == "fr"
+    assert "Amina" not in data["redacted_text"] and "06 12" not in data["redacted_text"]
+    assert "[NAME]" in data["redacted_text"] and "[PHONE]" in data["redacted_text"]
+    assert "le vaccin ROR provoque l'autisme" in data["redacted_text"]
+    assert "Amina" not in result.stderr and "Amina" not in data["reply"]
 
 
 def test_batch_echoes_ids_one_outcome_per_line(env: dict[str, str], tmp_path: Path) -> None:

@@ -196,11 +196,13 @@ def build_drafter(settings: Settings) -> Drafter:
 async def attach_draft(drafter: Drafter, outcome: Outcome) -> Outcome:
     """Drafts for an outcome that needs review (others are left as they are).
 
-    The model gets the redacted claim: no phone number, e-mail or id leaves for a hosted API.
+    The model gets the redacted claim: no phone number, e-mail, id, address or detected name
+    leaves for a hosted API.
     """
     if outcome.status != "needs_review":
         return outcome
-    result = await drafter.draft(redact(outcome.text), outcome.language, outcome.evidence)
+    claim = outcome.redacted_text or redact(outcome.text, outcome.language)
+    result = await drafter.draft(claim, outcome.language, outcome.evidence)
     outcome.draft = result.text
     outcome.draft_source = result.source
     outcome.draft_note = result.fallback_reason

@@ -13,6 +13,7 @@ from bot.engine import compose
 from bot.engine.matcher import ClaimMatcher, Match
 from bot.engine.outcome import CitationOut, Outcome
 from bot.engine.triage import content_words, mentions_health, triage
+from bot.privacy import PatternRedactor, Redactor
 from knowledge_base.factchecks import FactCheck
 from knowledge_base.language import detect_language
 from knowledge_base.search import Evidence, EvidenceSearch
@@ -33,11 +34,16 @@ class FactCheckEngine:
     """Turns a message into an `Outcome`; services are passed in, models load on first use."""
 
     def __init__(
-        self, matcher: ClaimMatcher, evidence: EvidenceSearch | None, config: EngineConfig
+        self,
+        matcher: ClaimMatcher,
+        evidence: EvidenceSearch | None,
+        config: EngineConfig,
+        redactor: Redactor | None = None,
     ) -> None:
         self.matcher = matcher
         self.evidence = evidence
         self.config = config
+        self.redactor: Redactor = redactor or PatternRedactor()
 
     def warm_up(self) -> None:
         """Loads every model and index now rather than on the first message."""
@@ -45,10 +51,13 @@ class FactCheckEngine:
         self.check("الثوم يعالج كورونا")
         if self.evidence is not None:
             self.evidence.warm_up()
+        self.redactor.redact("warm up", "fr")
 
     def check(self, text: str, id: str | None = None, language: str | None = None) -> Outcome:
         started = time.perf_counter()
         outcome = self._decide(text, id, language)
+        # What is stored and what reviewers see: personal data replaced by placeholders.
+        outcome.redacted_text = self.redactor.redact(outcome.text, outcome.language)
         outcome.elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
         return outcome
 

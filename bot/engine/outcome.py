@@ -17,6 +17,7 @@ CONTRACT_KEYS = (
     "reply",
     "citations",
     "matched_fact_check",
+    "redacted_text",
     "elapsed_ms",
 )
 # An outcome that needs review also carries the draft reviewers get, and where it came from.
@@ -59,6 +60,7 @@ class Outcome:
     citations: list[CitationOut] = field(default_factory=list)
     matched_fact_check: dict[str, Any] | None = None
     elapsed_ms: float = 0.0
+    redacted_text: str = ""  # the message as stored and as reviewers see it (bot.privacy)
     # Not part of the contract:
     text: str = ""
     suggested_fact_check: dict[str, Any] | None = None
@@ -86,6 +88,7 @@ class Outcome:
             "reply": self.reply,
             "citations": [citation.to_dict() for citation in self.citations],
             "matched_fact_check": self.matched_fact_check,
+            "redacted_text": self.redacted_text,
             "elapsed_ms": self.elapsed_ms,
         }
         if self.status == "needs_review":

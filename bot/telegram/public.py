@@ -10,7 +10,6 @@ from telegram.ext import ContextTypes
 
 from bot.engine.drafting import attach_draft
 from bot.i18n import LANGUAGES, t
-from bot.privacy import redact
 from bot.telegram.context import BotServices, services
 from bot.telegram.review import post_unposted_drafts
 
@@ -123,7 +122,7 @@ async def rumour(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             chat_id=chat.id,
             message_id=message.message_id,
             text=text,
-            redacted_text=redact(text),
+            redacted_text=outcome.redacted_text,
             outcome=outcome,
             vector=outcome.vector,
             draft_reply=outcome.review_draft,
