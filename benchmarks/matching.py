@@ -25,7 +25,11 @@ DATA = Path(__file__).parent / "data"
 
 
 def load(set_name: str) -> list[dict]:
-    names = ["dev", "test", "holdout", "final", "round4", "round5"] if set_name == "all" else [set_name]
+    names = (
+        ["dev", "test", "holdout", "final", "round4", "round5", "round6"]
+        if set_name == "all"
+        else [set_name]
+    )
     rows = []
     for name in names:
         for path in sorted(DATA.glob(f"rumours_{name}_*.jsonl")):
@@ -71,7 +75,11 @@ def baseline(services: Services, rows: list[dict]) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--set", default="dev", choices=["dev", "test", "holdout", "final", "round4", "round5", "all"])
+    parser.add_argument(
+        "--set",
+        default="dev",
+        choices=["dev", "test", "holdout", "final", "round4", "round5", "round6", "all"],
+    )
     parser.add_argument("--details", type=Path, help="write one JSON line per message here")
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()

@@ -36,13 +36,15 @@ def main(topics: list[str]) -> int:
             print(f"INVALID {exc}")
             continue
         for row in rows:
-            met = check.first_unmet_group(row["text"]) is None
+            met = check.rules_met(row["text"])
             if row["expected"] == check.id and not met:
                 misses += 1
                 print(f"MISS  {check.id}  {row['id']}: {row['text'][:200]}")
             elif row["expected"] != check.id and met:
                 false_hits += 1
-                print(f"FALSE {check.id}  {row['id']} (expected {row['expected']}): {row['text'][:200]}")
+                print(
+                    f"FALSE {check.id}  {row['id']} (expected {row['expected']}): {row['text'][:200]}"
+                )
     print(f"{len(paths)} topic(s): {misses} missed, {false_hits} let through wrongly")
     return 0
 

@@ -62,6 +62,9 @@ class FactCheck(BaseModel):
     # Further keyword groups a message must also match (each group: any one of its stems, in any
     # language): what the rumour says about the entity, e.g. COVID-19 for garlic-covid.
     requires: list[list[str]] = Field(default_factory=list, max_length=4)
+    # Stems that mark a different claim about the same entity ("folic acid gives twins" beside
+    # "folic acid before pregnancy"): a message holding one is never answered with this check.
+    excludes: list[str] = Field(default_factory=list, max_length=40)
     origin: Literal["curated", "approved"] = "curated"
 
     @field_validator("requires")
@@ -114,7 +117,9 @@ class FactCheck(BaseModel):
 
     def text_for(self, language: str) -> ClaimText:
         """The claim text in `language`, else English, else the first language it has."""
-        return self.claims.get(language) or self.claims.get("en") or next(iter(self.claims.values()))
+        return (
+            self.claims.get(language) or self.claims.get("en") or next(iter(self.claims.values()))
+        )
 
     def keyword_stems(self) -> set[str]:
         """Every language's keywords, in the form of `keyword_pattern`, for the key-entity check."""
@@ -131,6 +136,16 @@ class FactCheck(BaseModel):
         for group in self.requires:
             groups.append({keyword_pattern(stem) for stem in group if keyword_pattern(stem)})
         return groups
+
+    def exclude_stems(self) -> set[str]:
+        return {keyword_pattern(stem) for stem in self.excludes if keyword_pattern(stem)}
+
+    def rules_met(self, text: str) -> bool:
+        """Every rule group met and no excluding stem present."""
+        form = match_form(text)
+        return self.first_unmet_group(text, form) is None and not any(
+            stem in form for stem in self.exclude_stems()
+        )
 
     def first_unmet_group(self, text: str, form: str | None = None) -> int | None:
         """Index of the first rule group the text does not satisfy, or None when all are met.
@@ -194,6 +209,10 @@ def load_fact_check(path: Path) -> FactCheck:
             raise FactCheckError(
                 f"{path}: requires.{unmet - 1}: no stem of this group occurs in the {lang} "
                 f"phrasing {phrase!r}"
+            )
+        if not fact_check.rules_met(phrase):
+            raise FactCheckError(
+                f"{path}: excludes: a stem occurs in the {lang} phrasing {phrase!r}"
             )
     return fact_check
 

@@ -108,6 +108,7 @@ def test_unquoted_yaml_boolean_verdict_is_accepted(tmp_path: Path) -> None:
         (("  ar: {claim", "  de: {claim"), "claims"),
         (("keywords: [garlic]", "keywords: [onion]"), "claims.en.keywords"),
         (("id: demo-topic", "id: other-topic"), "id"),
+        (("claims:\n", "excludes: [heal]\nclaims:\n"), "excludes"),
     ],
 )
 def test_bad_file_is_refused_with_path_and_field(
@@ -126,3 +127,24 @@ def test_unparsable_yaml_is_refused(tmp_path: Path) -> None:
     path.write_text("id: [unclosed", encoding="utf-8")
     with pytest.raises(FactCheckError, match="cannot be read as YAML"):
         load_fact_check(path)
+
+
+def test_excluding_stems_block_a_different_claim_about_the_same_entity(tmp_path: Path) -> None:
+    path = tmp_path / "demo-topic.yaml"
+    path.write_text(
+        VALID.replace("claims:\n", "excludes: [twins, توام]\nclaims:\n"), encoding="utf-8"
+    )
+    check = load_fact_check(path)
+    assert check.rules_met("garlic cures the demo disease")
+    assert not check.rules_met("garlic gives you twins, cures the demo disease too")
+    assert not check.rules_met("الثوم يعالج المرض ويجيب توأم")  # أ is normalised like the stems
+
+
+def test_shipped_excludes_keep_hard_negatives_out() -> None:
+    checks = {check.id: check for check in load_fact_checks()}
+    assert checks["folic-acid-pregnancy"].rules_met(
+        "Take folic acid before pregnancy, it protects the baby's spine"
+    )
+    assert not checks["folic-acid-pregnancy"].rules_met(
+        "Folic acid before pregnancy gives you twins"
+    )

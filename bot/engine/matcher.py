@@ -57,6 +57,7 @@ class ClaimMatcher:
         self.depth = depth
         # Keyword rules normalised once, not for every message.
         self._groups = {fc_id: record.rule_groups() for fc_id, record in records.items()}
+        self._excludes = {fc_id: record.exclude_stems() for fc_id, record in records.items()}
         # The fact-check collection is small (about a thousand phrasings): one matrix product in
         # memory ranks them all in well under a millisecond, against about ten for a Chroma query.
         self._owners: list[str] = []
@@ -100,6 +101,7 @@ class ClaimMatcher:
         """Makes a newly approved (or revised) fact-check matchable at once."""
         self.records[record.id] = record
         self._groups[record.id] = record.rule_groups()
+        self._excludes[record.id] = record.exclude_stems()
         self._load([record.id])
 
     def unmet_group(self, fc_id: str, form: str) -> int | None:
@@ -112,6 +114,8 @@ class ClaimMatcher:
             return False
         if not groups[0]:  # an approved reply without keywords: similarity alone decides
             return score >= self.thresholds.approved
+        if any(stem in form for stem in self._excludes.get(fc_id, ())):
+            return False
         return first_unmet(groups, form) is None
 
     def match(self, text: str, vector: list[float] | None = None) -> Match | None:
