@@ -61,18 +61,48 @@ def parse_html(data: bytes, origin: str) -> tuple[str, str]:
     return title, text
 
 
-def parse_pdf(data: bytes, origin: str) -> tuple[str, str]:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+# pypdf inflates each stream whole, up to a per-stream limit (75 MB by default, its
+# Configuration.zlib_maximum_output_length and kin), and extract_text keeps every page's text:
+# tighter limits here keep a PDF bomb (a few KB that inflate to gigabytes) from exhausting memory.
+PDF_MAX_STREAM_BYTES = 20_000_000
+PDF_MAX_TEXT_CHARS = 10_000_000
 
+
+def parse_pdf(data: bytes, origin: str) -> tuple[str, str]:
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import LimitReachedError, PdfReadError
+
+    limits = {
+        "zlib_maximum_output_length": PDF_MAX_STREAM_BYTES,
+        "lzw_maximum_output_length": PDF_MAX_STREAM_BYTES,
+        "run_length_maximum_output_length": PDF_MAX_STREAM_BYTES,
+        "brotli_maximum_output_length": PDF_MAX_STREAM_BYTES,
+        "array_based_stream_maximum_output_length": PDF_MAX_STREAM_BYTES,
+        "stream_decoding_work_maximum_length": 4 * PDF_MAX_STREAM_BYTES,
+    }
     try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise IngestError(f"{origin}: the PDF is encrypted")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        title = str((reader.metadata or {}).get("/Title") or "")
+        with apply_configuration(**limits):
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted:
+                raise IngestError(f"{origin}: the PDF is encrypted")
+            pages: list[str] = []
+            size = 0
+            for page in reader.pages:
+                pages.append(page.extract_text() or "")
+                size += len(pages[-1])
+                if size > PDF_MAX_TEXT_CHARS:
+                    raise IngestError(
+                        f"{origin}: refused: the PDF holds more than {PDF_MAX_TEXT_CHARS} "
+                        "characters of text"
+                    )
+            title = str((reader.metadata or {}).get("/Title") or "")
     except IngestError:
         raise
+    except LimitReachedError as exc:
+        raise IngestError(
+            f"{origin}: refused: the PDF inflates past its size limits "
+            f"({PDF_MAX_STREAM_BYTES} bytes per stream): {exc}"
+        ) from exc
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IngestError(f"{origin}: malformed PDF: {exc}") from exc
     return title, "\n\n".join(pages)
@@ -140,7 +170,9 @@ def load_medquad(folder: Path) -> list[Document]:
             if len(answer) < 20:
                 continue
             documents.append(
-                Document(text=answer, title=focus, url=url, extra={"question": question, "qid": qid})
+                Document(
+                    text=answer, title=focus, url=url, extra={"question": question, "qid": qid}
+                )
             )
     if not documents:
         raise IngestError(f"{folder}: no answered MedQuAD question found")
