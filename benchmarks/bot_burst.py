@@ -41,8 +41,9 @@ UNCOVERED = [
 ]
 
 
-async def run(messages: int, users: int, rate: float = 0.0,
-              review_chat: int = -100500) -> dict[str, float]:
+async def run(
+    messages: int, users: int, rate: float = 0.0, review_chat: int = -100500
+) -> dict[str, float]:
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     with FakeTelegram() as fake, tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
@@ -56,8 +57,12 @@ async def run(messages: int, users: int, rate: float = 0.0,
         )
         services = Services(settings)
         records = services.engine.matcher.records
-        covered = [record.text_for(lang).claim for record in records.values()
-                   for lang in ("ar", "fr", "en") if record.origin == "curated"]
+        covered = [
+            record.text_for(lang).claim
+            for record in records.values()
+            for lang in ("ar", "fr", "en")
+            if record.origin == "curated"
+        ]
         services.engine.warm_up()
         engine = make_engine(settings.resolved_database_url)
         migrate(engine)
@@ -82,8 +87,9 @@ async def run(messages: int, users: int, rate: float = 0.0,
                 fake.push_update(update)
 
             def replies() -> list:  # type: ignore[type-arg]
-                return [c for c in fake.calls("sendMessage")
-                        if c.params.get("chat_id") != review_chat]
+                return [
+                    c for c in fake.calls("sendMessage") if c.params.get("chat_id") != review_chat
+                ]
 
             await fake.wait_for_async(lambda: len(replies()) >= messages, timeout=600)
             elapsed = time.monotonic() - started
@@ -93,7 +99,8 @@ async def run(messages: int, users: int, rate: float = 0.0,
             await app.stop()
         answered = replies()
         per_message = Counter(
-            (c.params.get("reply_parameters") or {}).get("message_id") for c in answered)
+            (c.params.get("reply_parameters") or {}).get("message_id") for c in answered
+        )
         latencies = sorted(
             (c.at - pushed[mid][0]) * 1000
             for c in answered
@@ -108,8 +115,9 @@ async def run(messages: int, users: int, rate: float = 0.0,
             "twice": sum(1 for count in per_message.values() if count > 1),
             "matched_p50_ms": statistics.median(latencies),
             "matched_p95_ms": latencies[int(0.95 * (len(latencies) - 1))],
-            "drafts": len([c for c in fake.calls("sendMessage")
-                           if c.params.get("chat_id") == review_chat]),
+            "drafts": len(
+                [c for c in fake.calls("sendMessage") if c.params.get("chat_id") == review_chat]
+            ),
         }
 
 
@@ -117,17 +125,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=1000)
     parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--rate", type=float, default=0.0,
-                        help="messages per second (default: all at once)")
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="messages per second (default: all at once)"
+    )
     args = parser.parse_args()
     result = asyncio.run(run(args.messages, args.users, args.rate))
     arrival = f"at {args.rate:g}/s" if args.rate else "all at once"
-    print(f"# bot burst: {args.messages} messages from {args.users} users ({arrival}), "
-          "half matched")
-    print(f"handled in {result['seconds']:.1f} s: {result['per_second']:.1f} messages/s; "
-          f"lost {result['lost']}, sent twice {result['twice']}, drafts posted {result['drafts']}")
-    print(f"matched half, update queued -> reply sent: p50 {result['matched_p50_ms']:.0f} ms, "
-          f"p95 {result['matched_p95_ms']:.0f} ms")
+    print(
+        f"# bot burst: {args.messages} messages from {args.users} users ({arrival}), half matched"
+    )
+    print(
+        f"handled in {result['seconds']:.1f} s: {result['per_second']:.1f} messages/s; "
+        f"lost {result['lost']}, sent twice {result['twice']}, drafts posted {result['drafts']}"
+    )
+    print(
+        f"matched half, update queued -> reply sent: p50 {result['matched_p50_ms']:.0f} ms, "
+        f"p95 {result['matched_p95_ms']:.0f} ms"
+    )
     return 0
 
 

@@ -28,8 +28,12 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--sample", type=int, default=500)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--dense-weight", type=float, default=None,
-                        help="weight of the dense ranking in the fusion (default: the settings')")
+    parser.add_argument(
+        "--dense-weight",
+        type=float,
+        default=None,
+        help="weight of the dense ranking in the fusion (default: the settings')",
+    )
     args = parser.parse_args()
     if not args.corpus.is_dir():
         print(f"corpus not found: {args.corpus}", file=sys.stderr)
@@ -42,9 +46,12 @@ def main() -> int:
     if passages.count() == 0:
         print("no passages in the index: ingest the corpus first (see --help)", file=sys.stderr)
         return 2
-    dense_weight = settings.evidence_dense_weight if args.dense_weight is None else args.dense_weight
-    search = EvidenceSearch(passages, BM25Index(settings.data_dir / "bm25"),
-                            dense_weight=dense_weight)
+    dense_weight = (
+        settings.evidence_dense_weight if args.dense_weight is None else args.dense_weight
+    )
+    search = EvidenceSearch(
+        passages, BM25Index(settings.data_dir / "bm25"), dense_weight=dense_weight
+    )
     search.warm_up()
     hits = {"dense": [0, 0], "bm25": [0, 0], "hybrid": [0, 0]}
     latencies = []
@@ -62,13 +69,17 @@ def main() -> int:
             hits[name][0] += bool(ranked[:1]) and ranked[0] == qid
             hits[name][1] += qid in ranked[:5]
     n = len(sample)
-    print(f"# MedQuAD question -> own answer, {n} questions (seed {args.seed}), "
-          f"{passages.count()} passages, RRF k={RRF_K}, dense weight {dense_weight:g}")
+    print(
+        f"# MedQuAD question -> own answer, {n} questions (seed {args.seed}), "
+        f"{passages.count()} passages, RRF k={RRF_K}, dense weight {dense_weight:g}"
+    )
     for name, (at1, at5) in hits.items():
         print(f"{name:7} recall@1 {at1 / n:.3f}  recall@5 {at5 / n:.3f}")
     ordered = sorted(latencies)
-    print(f"hybrid search latency ms: p50 {statistics.median(ordered):.1f}  "
-          f"p95 {ordered[int(0.95 * (len(ordered) - 1))]:.1f}")
+    print(
+        f"hybrid search latency ms: p50 {statistics.median(ordered):.1f}  "
+        f"p95 {ordered[int(0.95 * (len(ordered) - 1))]:.1f}"
+    )
     return 0
 
 

@@ -57,8 +57,15 @@ Row = dict[str, Any]
 # -- bad inputs ----------------------------------------------------------------------------------
 def bad_inputs() -> list[tuple[str, dict[str, Any]]]:
     """(label, message_update keyword arguments) for each awkward message."""
-    sticker = {"file_id": "CAACAgIAAxk", "file_unique_id": "AgADsticker", "type": "regular",
-               "width": 512, "height": 512, "is_animated": False, "is_video": False}
+    sticker = {
+        "file_id": "CAACAgIAAxk",
+        "file_unique_id": "AgADsticker",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
     voice = {"file_id": "AwACAgIAAxk", "file_unique_id": "AgADvoice", "duration": 3}
     long_url = "https://example.org/" + "a/" * 2200 + "?q=" + "x" * 500
     items: list[tuple[str, dict[str, Any]]] = [
@@ -69,8 +76,10 @@ def bad_inputs() -> list[tuple[str, dict[str, Any]]]:
         ("sticker", {"text": None, "sticker": sticker}),
         ("voice", {"text": None, "voice": voice}),
         ("location", {"text": None, "location": {"latitude": 36.8, "longitude": 10.18}}),
-        ("contact", {"text": None, "contact": {"phone_number": "+21620123456",
-                                               "first_name": "Amina"}}),
+        (
+            "contact",
+            {"text": None, "contact": {"phone_number": "+21620123456", "first_name": "Amina"}},
+        ),
         ("4,096 characters", {"text": ("Garlic cures covid. " * 205)[:4096]}),
         ("10,000 characters", {"text": "Lemon water kills cancer cells. " * 313}),
         ("4,096+ Arabic", {"text": "الثوم يعالج كورونا " * 240}),
@@ -80,7 +89,10 @@ def bad_inputs() -> list[tuple[str, dict[str, Any]]]:
         ("mixed scripts", {"text": "Le garlic يحمي from كورونا, c'est vrai?"}),
         ("Cyrillic look-alikes", {"text": "Vаccinеs cаusе аutism"}),
         ("HTML specials", {"text": "<b>Vaccines</b> cause <i>autism</i> &amp; <script>x</script>"}),
-        ("Markdown specials", {"text": "*Vaccines* _cause_ `autism` [link](http://x) ~~no~~ ||x||"}),
+        (
+            "Markdown specials",
+            {"text": "*Vaccines* _cause_ `autism` [link](http://x) ~~no~~ ||x||"},
+        ),
         ("MarkdownV2 escapes", {"text": r"\_\*\[\]\(\)\~\`\>\#\+\-\=\|\{\}\.\!"}),
         ("very long URL", {"text": long_url[:4000]}),
         ("URL plus claim", {"text": "Vaccines cause autism, see " + long_url[:3000]}),
@@ -91,9 +103,16 @@ def bad_inputs() -> list[tuple[str, dict[str, Any]]]:
         ("combining marks", {"text": "Z̴̛a̸l̷g̶o̵ vaccines c̷a̸u̶s̵e autism"}),
         ("surrogate-heavy emoji", {"text": "👨‍👩‍👧‍👦" * 50}),
         ("newlines only", {"text": "\n\n\n\n"}),
-        ("caption without photo text", {"text": None, "caption": "",
-                                        "photo": [{"file_id": "AgACph", "file_unique_id": "AQph",
-                                                   "width": 90, "height": 90}]}),
+        (
+            "caption without photo text",
+            {
+                "text": None,
+                "caption": "",
+                "photo": [
+                    {"file_id": "AgACph", "file_unique_id": "AQph", "width": 90, "height": 90}
+                ],
+            },
+        ),
         ("forwarded emoji", {"text": "🧄🦠", "forward": True}),
     ]
     return items
@@ -121,26 +140,39 @@ async def bad_inputs_scenario(tmp: Path) -> Row:
             problems = []
             for user, label in chats.items():
                 sent = fake.sent_messages(user)
-                refused = [c for c in fake.calls("sendMessage")
-                           if c.params.get("chat_id") == user and len(sent) == 0]
+                refused = [
+                    c
+                    for c in fake.calls("sendMessage")
+                    if c.params.get("chat_id") == user and len(sent) == 0
+                ]
                 valid = len(sent) == 1 and 0 < len((sent[0].get("text") or "").strip()) <= 4096
                 if not valid or refused:
                     problems.append(f"{label}: {len(sent)} replies")
             handler_errors = len(errors)
-    return {"scenario": "bad inputs through the real bot", "tried": len(items),
-            "ok": len(items) - len(problems), "lost": sum("0 replies" in p for p in problems),
-            "twice": sum(" 2 replies" in p or " 3 replies" in p for p in problems),
-            "note": f"handler errors: {handler_errors}"
-                    + (f"; {'; '.join(problems)}" if problems else ""),
-            "seconds": time.monotonic() - started}
+    return {
+        "scenario": "bad inputs through the real bot",
+        "tried": len(items),
+        "ok": len(items) - len(problems),
+        "lost": sum("0 replies" in p for p in problems),
+        "twice": sum(" 2 replies" in p or " 3 replies" in p for p in problems),
+        "note": f"handler errors: {handler_errors}"
+        + (f"; {'; '.join(problems)}" if problems else ""),
+        "seconds": time.monotonic() - started,
+    }
 
 
 # -- kill -9 during a burst -------------------------------------------------------------------------
 def kill_scenario(tmp: Path, data: Path) -> Row:
     started = time.monotonic()
     with FakeTelegram() as fake:
-        env = bot_env(data, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=fake.base_url,
-                      REVIEW_CHAT_ID=str(REVIEW_CHAT), REVIEWER_IDS="7", LOG_LEVEL="INFO")
+        env = bot_env(
+            data,
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_BASE_URL=fake.base_url,
+            REVIEW_CHAT_ID=str(REVIEW_CHAT),
+            REVIEWER_IDS="7",
+            LOG_LEVEL="INFO",
+        )
         users = list(range(2001, 2011))
         log = tmp / "bot.log"
         first = start_bot(env, log)
@@ -162,18 +194,23 @@ def kill_scenario(tmp: Path, data: Path) -> Row:
         second = start_bot(env, log)
         try:
             with contextlib.suppress(TimeoutError):
-                fake.wait_for(lambda: set(user_replies(fake, set(users))) >= set(asked),
-                              timeout=40)
+                fake.wait_for(lambda: set(user_replies(fake, set(users))) >= set(asked), timeout=40)
             time.sleep(2.5)
         finally:
             stop(second)
         counts = user_replies(fake, set(users))
     lost = sum(1 for key in asked if counts[key] == 0)
     twice = sum(n - 1 for n in counts.values() if n > 1)
-    return {"scenario": "kill -9 mid-burst, restart", "tried": len(asked),
-            "ok": sum(1 for key in asked if counts[key] == 1), "lost": lost, "twice": twice,
-            "note": f"killed after {before} replies; a duplicate can only be the send in flight "
-                    "at the kill", "seconds": time.monotonic() - started}
+    return {
+        "scenario": "kill -9 mid-burst, restart",
+        "tried": len(asked),
+        "ok": sum(1 for key in asked if counts[key] == 1),
+        "lost": lost,
+        "twice": twice,
+        "note": f"killed after {before} replies; a duplicate can only be the send in flight "
+        "at the kill",
+        "seconds": time.monotonic() - started,
+    }
 
 
 # -- Telegram down, then back -----------------------------------------------------------------------
@@ -201,89 +238,158 @@ async def telegram_down_scenario(tmp: Path) -> Row:
                     await asyncio.sleep(0.05)
             repo = world["repo"]
             total = sum(len(v) for v in asked.values())
-            await fake.wait_for_async(lambda: repo.delivery_counts().get("pending", 0) == total,
-                                      timeout=20)
+            await fake.wait_for_async(
+                lambda: repo.delivery_counts().get("pending", 0) == total, timeout=20
+            )
             await asyncio.sleep(2)
             fake.set_unreachable(True)
             await asyncio.sleep(3)
             down["on"] = False
             fake.set_unreachable(False)
             with contextlib.suppress(TimeoutError):
-                await fake.wait_for_async(lambda: repo.delivery_counts() == {"sent": total},
-                                          timeout=40)
+                await fake.wait_for_async(
+                    lambda: repo.delivery_counts() == {"sent": total}, timeout=40
+                )
             await asyncio.sleep(1)
             refused = len(fake.calls("sendMessage")) - len(fake.sent_messages())
             counts: Counter[tuple[int, int]] = Counter(
                 (user, (m.get("reply_to_message") or {}).get("message_id"))
-                for user in users for m in fake.sent_messages(user))
+                for user in users
+                for m in fake.sent_messages(user)
+            )
             in_order = sum(
-                [(m.get("reply_to_message") or {}).get("message_id")
-                 for m in fake.sent_messages(user)] == asked[user] for user in users)
+                [
+                    (m.get("reply_to_message") or {}).get("message_id")
+                    for m in fake.sent_messages(user)
+                ]
+                == asked[user]
+                for user in users
+            )
             handler_errors = len(errors)
     keys = [(user, mid) for user, ids in asked.items() for mid in ids]
-    return {"scenario": "Telegram 502 then unreachable (~7 s)", "tried": total,
-            "ok": sum(counts[k] == 1 for k in keys), "lost": sum(counts[k] == 0 for k in keys),
-            "twice": sum(n - 1 for n in counts.values() if n > 1),
-            "note": f"{refused} sends refused while down; {in_order}/{len(users)} chats in order;"
-                    f" handler errors: {handler_errors}", "seconds": time.monotonic() - started}
+    return {
+        "scenario": "Telegram 502 then unreachable (~7 s)",
+        "tried": total,
+        "ok": sum(counts[k] == 1 for k in keys),
+        "lost": sum(counts[k] == 0 for k in keys),
+        "twice": sum(n - 1 for n in counts.values() if n > 1),
+        "note": f"{refused} sends refused while down; {in_order}/{len(users)} chats in order;"
+        f" handler errors: {handler_errors}",
+        "seconds": time.monotonic() - started,
+    }
 
 
 # -- start-up faults ---------------------------------------------------------------------------------
 def startup_faults(tmp: Path, data: Path) -> list[Row]:
     rows = []
     started = time.monotonic()
-    env = bot_env(tmp / "nodb", TELEGRAM_BOT_TOKEN=TOKEN,
-                  TELEGRAM_API_BASE_URL="http://127.0.0.1:1/bot", REVIEW_CHAT_ID=str(REVIEW_CHAT),
-                  REVIEWER_IDS="7", DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/x")
+    env = bot_env(
+        tmp / "nodb",
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE_URL="http://127.0.0.1:1/bot",
+        REVIEW_CHAT_ID=str(REVIEW_CHAT),
+        REVIEWER_IDS="7",
+        DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/x",
+    )
     result = factcheck("bot", env=env, timeout=60)
-    clear = (result.returncode != 0 and "cannot reach the database" in result.stderr
-             and "Traceback" not in result.stderr)
-    rows.append({"scenario": "database unreachable at start", "tried": 1, "ok": int(clear),
-                 "lost": 0, "twice": 0, "note": f"exit {result.returncode}, clear message, "
-                 "retried 5 times" if clear else result.stderr[-300:],
-                 "seconds": time.monotonic() - started})
+    clear = (
+        result.returncode != 0
+        and "cannot reach the database" in result.stderr
+        and "Traceback" not in result.stderr
+    )
+    rows.append(
+        {
+            "scenario": "database unreachable at start",
+            "tried": 1,
+            "ok": int(clear),
+            "lost": 0,
+            "twice": 0,
+            "note": f"exit {result.returncode}, clear message, retried 5 times"
+            if clear
+            else result.stderr[-300:],
+            "seconds": time.monotonic() - started,
+        }
+    )
     corrupt = tmp / "corrupt"
     corrupt.mkdir()
     (corrupt / "chroma").mkdir()
     (corrupt / "chroma" / "chroma.sqlite3").write_bytes(b"\x00garbage\xff" * 8192)
-    for label, folder in (("vector store missing", tmp / "empty"),
-                          ("vector store corrupt (junk chroma.sqlite3)", corrupt)):
+    for label, folder in (
+        ("vector store missing", tmp / "empty"),
+        ("vector store corrupt (junk chroma.sqlite3)", corrupt),
+    ):
         started = time.monotonic()
         result = factcheck("ask", "x", env=bot_env(folder), timeout=60)
-        clear = (result.returncode != 0 and "factcheck ingest rebuild" in result.stderr
-                 and "Traceback" not in result.stderr)
-        rows.append({"scenario": label, "tried": 1, "ok": int(clear), "lost": 0, "twice": 0,
-                     "note": "names `factcheck ingest rebuild`, no traceback" if clear
-                     else result.stderr[-300:], "seconds": time.monotonic() - started})
+        clear = (
+            result.returncode != 0
+            and "factcheck ingest rebuild" in result.stderr
+            and "Traceback" not in result.stderr
+        )
+        rows.append(
+            {
+                "scenario": label,
+                "tried": 1,
+                "ok": int(clear),
+                "lost": 0,
+                "twice": 0,
+                "note": "names `factcheck ingest rebuild`, no traceback"
+                if clear
+                else result.stderr[-300:],
+                "seconds": time.monotonic() - started,
+            }
+        )
     return rows
 
 
 # -- redaction --------------------------------------------------------------------------------------
 PLANTED = {
     "en": [
-        ("phone", "Call me on {} if the garlic cure works", ["+44 7700 900123", "(212) 555-0147",
-                                                              "07700900456"]),
-        ("email", "Send the vaccine proof to {} please", ["john.smith@example.com",
-                                                          "nurse+ward3@nhs.example.uk"]),
+        (
+            "phone",
+            "Call me on {} if the garlic cure works",
+            ["+44 7700 900123", "(212) 555-0147", "07700900456"],
+        ),
+        (
+            "email",
+            "Send the vaccine proof to {} please",
+            ["john.smith@example.com", "nurse+ward3@nhs.example.uk"],
+        ),
         ("id", "My passport {} was refused at the clinic", ["X12345678", "AB1234567"]),
         ("id", "Medical record number {} says I have diabetes", ["MRN20451789"]),
         ("name", "My neighbour {} says lemon cures cancer", ["John Smith", "Mary O'Brien"]),
         ("address", "The clinic at {} sells the cure", ["221B Baker Street, London"]),
     ],
     "fr": [
-        ("phone", "Appelez-moi au {} si le citron marche", ["06 12 34 56 78", "+33 6 12 34 56 78",
-                                                           "01.45.67.89.10"]),
-        ("email", "Écrivez à {} pour le remède", ["marie.dupont@exemple.fr",
-                                                  "contact@sante-naturelle.fr"]),
+        (
+            "phone",
+            "Appelez-moi au {} si le citron marche",
+            ["06 12 34 56 78", "+33 6 12 34 56 78", "01.45.67.89.10"],
+        ),
+        (
+            "email",
+            "Écrivez à {} pour le remède",
+            ["marie.dupont@exemple.fr", "contact@sante-naturelle.fr"],
+        ),
         ("id", "Mon numéro de sécurité sociale est {}", ["1 85 05 78 006 084 36"]),
         ("id", "Carte d'identité {} refusée à la pharmacie", ["FR1234567"]),
-        ("name", "Ma voisine {} dit que l'ail guérit le covid", ["Marie Dupont", "Jean-Luc Martin"]),
+        (
+            "name",
+            "Ma voisine {} dit que l'ail guérit le covid",
+            ["Marie Dupont", "Jean-Luc Martin"],
+        ),
         ("address", "La pharmacie du {} vend ce remède", ["12 rue de la Paix, Paris"]),
     ],
     "ar": [
-        ("phone", "اتصل بي على {} إذا نجح علاج الثوم", ["+212 661-234567", "٠٦١٢٣٤٥٦٧٨",
-                                                      "0021620123456"]),
-        ("email", "أرسل الدليل إلى {} من فضلك", ["ahmed.ali@example.com", "dr_sami@clinic.example.ma"]),
+        (
+            "phone",
+            "اتصل بي على {} إذا نجح علاج الثوم",
+            ["+212 661-234567", "٠٦١٢٣٤٥٦٧٨", "0021620123456"],
+        ),
+        (
+            "email",
+            "أرسل الدليل إلى {} من فضلك",
+            ["ahmed.ali@example.com", "dr_sami@clinic.example.ma"],
+        ),
         ("id", "رقم بطاقتي الوطنية {} والطبيب رفضني", ["AB123456", "29801011234567"]),
         ("id", "رقم الملف الطبي {} يقول إني مريض", ["MRN7788991"]),
         ("name", "جارتي {} تقول إن الليمون يعالج السرطان", ["فاطمة الزهراء", "محمد بن علي"]),
@@ -307,13 +413,24 @@ def redaction_rows() -> list[Row]:
                 out = redact(template.format(value))
                 if value not in out and _digits(value) not in out:
                     removed[kind] += 1
-        for group, kinds in (("phones, e-mails, ids", ("phone", "email", "id")),
-                             ("names, street addresses", ("name", "address"))):
+        for group, kinds in (
+            ("phones, e-mails, ids", ("phone", "email", "id")),
+            ("names, street addresses", ("name", "address")),
+        ):
             total = sum(planted[k] for k in kinds)
             done = sum(removed[k] for k in kinds)
             detail = ", ".join(f"{k} {removed[k]}/{planted[k]}" for k in kinds)
-            rows.append({"scenario": f"redaction ({language}): {group}", "tried": total,
-                         "ok": done, "lost": "", "twice": "", "note": detail, "seconds": 0.0})
+            rows.append(
+                {
+                    "scenario": f"redaction ({language}): {group}",
+                    "tried": total,
+                    "ok": done,
+                    "lost": "",
+                    "twice": "",
+                    "note": detail,
+                    "seconds": 0.0,
+                }
+            )
     return rows
 
 
@@ -322,14 +439,19 @@ def print_table(rows: list[Row]) -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
     for row in rows:
-        print(f"| {row['scenario']} | {row['tried']} | {row['ok']} | {row['lost']} | "
-              f"{row['twice']} | {row['seconds']:.1f} | {row['note']} |")
+        print(
+            f"| {row['scenario']} | {row['tried']} | {row['ok']} | {row['lost']} | "
+            f"{row['twice']} | {row['seconds']:.1f} | {row['note']} |"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--skip-slow", action="store_true",
-                        help="skip the subprocess scenarios (kill -9, start-up faults)")
+    parser.add_argument(
+        "--skip-slow",
+        action="store_true",
+        help="skip the subprocess scenarios (kill -9, start-up faults)",
+    )
     args = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -348,9 +470,11 @@ def main() -> None:
     rows.extend(redaction_rows())
     print_table(rows)
     faults = [r for r in rows if not str(r["scenario"]).startswith(("redaction", "bad inputs"))]
-    print(f"\nfaults injected: {len(faults)}; messages lost: "
-          f"{sum(int(r['lost'] or 0) for r in rows)}; messages sent twice: "
-          f"{sum(int(r['twice'] or 0) for r in rows)}")
+    print(
+        f"\nfaults injected: {len(faults)}; messages lost: "
+        f"{sum(int(r['lost'] or 0) for r in rows)}; messages sent twice: "
+        f"{sum(int(r['twice'] or 0) for r in rows)}"
+    )
 
 
 if __name__ == "__main__":

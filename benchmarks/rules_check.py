@@ -1,7 +1,7 @@
-"""Checks fact-check keyword rules against the dev rumour set (never the test set).
+"""Checks fact-check keyword rules against the example rumour sets (knowledge_base/sources/examples; never an untouched round in benchmarks/data).
 
 Usage: python benchmarks/rules_check.py [TOPIC ...]
-For each topic: dev messages on it that the rules miss, and dev messages on other subjects that
+For each topic: example messages on it that the rules miss, and example messages on other subjects that
 the rules would let through. Editors use it while writing `keywords` and `requires`.
 """
 
@@ -13,13 +13,13 @@ from pathlib import Path
 
 from knowledge_base.factchecks import FACT_CHECKS_DIR, FactCheckError, load_fact_check
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "knowledge_base" / "sources" / "examples"
 
 
 def main(topics: list[str]) -> int:
     rows = [
         json.loads(line)
-        for path in sorted(DATA.glob("rumours_dev_*.jsonl"))
+        for path in sorted(DATA.glob("rumours_*.jsonl"))
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]

@@ -1,7 +1,7 @@
-"""Checks the triage cues (bot/engine/triage.yaml) against the dev rumour set (never the test set).
+"""Checks the triage cues (bot/engine/triage.yaml) against the example rumour sets (knowledge_base/sources/examples; never an untouched round in benchmarks/data).
 
 Usage: python benchmarks/triage_check.py
-Prints every dev message whose model-free triage disagrees with its label: emergencies, requests
+Prints every example message whose cue-based triage disagrees with its label: emergencies, requests
 for personal advice and non-claims missed, and claims taken for one of those.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.engine.triage import mentions_health, triage
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "knowledge_base" / "sources" / "examples"
 
 
 def predicted(text: str) -> str:
@@ -26,7 +26,7 @@ def predicted(text: str) -> str:
 def main() -> int:
     rows = [
         json.loads(line)
-        for path in sorted(DATA.glob("rumours_dev_*.jsonl"))
+        for path in sorted(DATA.glob("rumours_*.jsonl"))
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]

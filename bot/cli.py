@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,14 @@ def ingest_rebuild(ctx: click.Context) -> None:
         bar.close()
     for result in results:
         click.echo(_summary_line(result))
+    if services.settings.triage_model:
+        started = time.perf_counter()
+        model = services.triage_model
+        if model is not None:
+            click.echo(
+                f"triage model: ready for {model.key.split(':')[0]} "
+                f"({time.perf_counter() - started:.1f} s)"
+            )
     if any(isinstance(result, str) for result in results):
         raise click.ClickException("some sources could not be ingested again (see above)")
 

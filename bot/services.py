@@ -8,6 +8,7 @@ from functools import cached_property
 from bot.engine.drafting import Drafter, build_drafter
 from bot.engine.engine import EngineConfig, FactCheckEngine
 from bot.engine.matcher import ClaimMatcher, MatchThresholds
+from bot.engine.triage_model import TriageModel, triage_model
 from bot.privacy import make_redactor
 from bot.settings import Settings
 from ingest.fetch import FetchPolicy
@@ -74,10 +75,23 @@ class Services:
         )
         config = EngineConfig(
             emergency_number=s.emergency_number,
+            emergency_threshold=s.triage_emergency_threshold,
+            personal_threshold=s.triage_personal_threshold,
             evidence_min_score=s.evidence_min_score,
             evidence_top_k=s.evidence_top_k,
         )
-        return FactCheckEngine(matcher, evidence, config, make_redactor(s.redactor))
+        return FactCheckEngine(
+            matcher, evidence, config, make_redactor(s.redactor), self.triage_model
+        )
+
+    @cached_property
+    def triage_model(self) -> TriageModel | None:
+        """Trained on the labelled examples for the claim-matching embedder (None when off)."""
+        if not self.settings.triage_model:
+            return None
+        return triage_model(
+            self.kb.fact_checks.embeddings, self.settings.embedding_model, self.settings.data_dir
+        )
 
     @cached_property
     def drafter(self) -> Drafter:

@@ -46,6 +46,11 @@ class Settings(BaseSettings):
 
     # Safety and privacy
     emergency_number: str = Field("112", min_length=1, max_length=32)
+    triage_model: bool = Field(
+        True, description="Back the triage cues with a model trained on the labelled examples."
+    )
+    triage_emergency_threshold: float = Field(0.8, gt=0, le=1)
+    triage_personal_threshold: float = Field(0.6, gt=0, le=1)
     redactor: Literal["presidio", "patterns"] = Field(
         "presidio",
         description="Personal-data redaction: presidio (patterns + libphonenumber + spaCy French "

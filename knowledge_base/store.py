@@ -56,7 +56,9 @@ def make_client(path: Path | None = None, host: str | None = None, port: int = 8
     path.mkdir(parents=True, exist_ok=True)
     try:
         return chromadb.PersistentClient(path=str(path), settings=settings)
-    except Exception as exc:  # a damaged chroma.sqlite3 raises chromadb's InternalError, among others
+    except (
+        Exception
+    ) as exc:  # a damaged chroma.sqlite3 raises chromadb's InternalError, among others
         raise StoreError(
             f"cannot open the vector store at {path} ({type(exc).__name__}: {exc}): move "
             "that folder away and run `factcheck ingest rebuild` to build it again"

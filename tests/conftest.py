@@ -56,6 +56,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Pattern redaction for speed (Presidio loads in seconds); tests/test_privacy.py runs the
     # same contract against Presidio, and test_cli runs `ask --json` with it.
     monkeypatch.setenv("REDACTOR", "patterns")
+    monkeypatch.setenv("TRIAGE_MODEL", "false")
     monkeypatch.chdir(tmp_path)
 
 
@@ -69,6 +70,9 @@ def fake_settings(tmp_path: Path, **overrides: object) -> Settings:
         "match_review_threshold": 0.3,
         "evidence_min_score": 0.05,
         "redactor": "patterns",
+        # A model trained on hash vectors would escalate at random: the fast fakes go without;
+        # tests/test_triage_model.py trains the real one.
+        "triage_model": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -85,6 +89,6 @@ def fake_services(tmp_path: Path) -> Iterator[Services]:
 def real_services(tmp_path_factory: pytest.TempPathFactory) -> Services:
     """The real default embedders and the shipped fact-checks in an on-disk Chroma."""
     data = tmp_path_factory.mktemp("real-kb")
-    services = Services(Settings(data_dir=data))
+    services = Services(Settings(data_dir=data, triage_model=True))
     services.ingestor.load_fact_checks()
     return services

@@ -13,6 +13,7 @@ from bot.engine import compose
 from bot.engine.matcher import ClaimMatcher, Match
 from bot.engine.outcome import CitationOut, Outcome
 from bot.engine.triage import content_words, mentions_health, triage
+from bot.engine.triage_model import TriageModel
 from bot.privacy import PatternRedactor, Redactor
 from knowledge_base.factchecks import FactCheck
 from knowledge_base.language import detect_language
@@ -26,6 +27,8 @@ SHORT_MESSAGE_WORDS = 2
 @dataclass(frozen=True)
 class EngineConfig:
     emergency_number: str = "112"
+    emergency_threshold: float = 0.8  # triage model probability that escalates to an emergency
+    personal_threshold: float = 0.6  # ... to personal advice, when no fact-check answers
     evidence_min_score: float = 0.35
     evidence_top_k: int = 3
 
@@ -39,11 +42,13 @@ class FactCheckEngine:
         evidence: EvidenceSearch | None,
         config: EngineConfig,
         redactor: Redactor | None = None,
+        triage_model: TriageModel | None = None,
     ) -> None:
         self.matcher = matcher
         self.evidence = evidence
         self.config = config
         self.redactor: Redactor = redactor or PatternRedactor()
+        self.triage_model = triage_model
 
     def warm_up(self) -> None:
         """Loads every model and index now rather than on the first message."""
@@ -80,23 +85,45 @@ class FactCheckEngine:
             reply = compose.emergency_reply(language, number, verdict.self_harm)
             return Outcome(id, language, "emergency", None, "answered", reply, text=text)
         vector = self.matcher.embed(text)
+        learned = self.triage_model.probabilities(vector) if self.triage_model else {}
+        if learned.get("emergency", 0.0) >= self.config.emergency_threshold:
+            # Phrasings the cues miss: better an emergency number too many than one too few.
+            reply = compose.emergency_reply(language, number, False)
+            return Outcome(id, language, "emergency", None, "answered", reply, text=text)
         match = self.matcher.match(text, vector)
         if match is not None and match.decision == "answer":
             return self._answered(id, language, text, match)
-        if verdict.category == "personal_advice":
+        if verdict.category == "personal_advice" or (
+            verdict.category == "claim"
+            and learned.get("personal_advice", 0.0) >= self.config.personal_threshold
+        ):
             reply = compose.personal_advice_reply(language, number)
             return Outcome(id, language, "personal_advice", None, "answered", reply, text=text)
         if verdict.category == "greeting":
-            return Outcome(id, language, "not_a_claim", None, "answered",
-                           compose.help_reply(language), text=text)
+            return Outcome(
+                id,
+                language,
+                "not_a_claim",
+                None,
+                "answered",
+                compose.help_reply(language),
+                text=text,
+            )
         if len(content_words(text)) <= SHORT_MESSAGE_WORDS:
             suggestions = self._suggestions(text)
             reply = compose.short_message_reply(language, suggestions)
             return Outcome(id, language, "not_a_claim", None, "answered", reply, text=text)
         if not mentions_health(text) and (match is None or not match.rules_met):
             # Chit-chat and non-health news: a help text, not a clinician's time.
-            return Outcome(id, language, "not_a_claim", None, "answered",
-                           compose.help_reply(language), text=text)
+            return Outcome(
+                id,
+                language,
+                "not_a_claim",
+                None,
+                "answered",
+                compose.help_reply(language),
+                text=text,
+            )
         outcome = self._needs_review(id, language, text, match)
         outcome.vector = vector
         return outcome
