@@ -100,13 +100,24 @@ def test_learned_personal_advice_never_overrides_a_fact_check(tmp_path: Path) ->
     ("text", "category"),
     [
         # Phrasings that are in none of the examples.
-        ("ya jama3a my uncle fell in the bathroom, he's not answering us and his lips are grey", "emergency"),
+        (
+            "ya jama3a my uncle fell in the bathroom, he's not answering us and his lips are grey",
+            "emergency",
+        ),
         ("جدي وقع فجأة وما عم يرد علينا ووجهه صار أزرق", "emergency"),
-        ("Ma fille de 3 ans a avalé les cachets de sa grand-mère, elle dort et on n'arrive pas à la réveiller", "emergency"),
-        ("How many tablets of metformin should my father take if his sugar is 250?", "personal_advice"),
+        (
+            "Ma fille de 3 ans a avalé les cachets de sa grand-mère, elle dort et on n'arrive pas à la réveiller",
+            "emergency",
+        ),
+        (
+            "How many tablets of metformin should my father take if his sugar is 250?",
+            "personal_advice",
+        ),
     ],
 )
-def test_the_trained_model_recognises_new_phrasings(real_services: Services, text: str, category: str) -> None:
+def test_the_trained_model_recognises_new_phrasings(
+    real_services: Services, text: str, category: str
+) -> None:
     model = real_services.triage_model
     assert model is not None
     vector = real_services.engine.matcher.embed(text)
@@ -118,6 +129,10 @@ def test_the_trained_model_recognises_new_phrasings(real_services: Services, tex
 def test_the_trained_model_leaves_rumours_alone(real_services: Services) -> None:
     model = real_services.triage_model
     assert model is not None
-    for text in ("garlic cures covid, share with everyone", "الثوم يعالج كورونا انشرها", "la 5G propage le covid"):
+    for text in (
+        "garlic cures covid, share with everyone",
+        "الثوم يعالج كورونا انشرها",
+        "la 5G propage le covid",
+    ):
         probs = model.probabilities(real_services.engine.matcher.embed(text))
         assert probs["claim"] > 0.5, (text, probs)
