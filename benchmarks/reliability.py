@@ -11,7 +11,8 @@ model-free hash embedder, in temporary folders. Scenarios:
 - kill -9 of `factcheck bot` in the middle of a burst of 60 messages, then a restart;
 - Telegram failing (502) and then unreachable for a while, then back;
 - the database unreachable at start; the vector store missing, or corrupt;
-- personal data planted in generated ar/fr/en sentences, and how much `bot.privacy.redact` removed.
+- personal data planted in ar/fr/en sentences, and how much each redactor (`REDACTOR=patterns`,
+  `REDACTOR=presidio`) removed.
 
 Prints one table (the numbers docs/reliability.md records).
 """
@@ -36,7 +37,7 @@ os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
 os.environ.setdefault("no_proxy", "127.0.0.1,localhost")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bot.privacy import redact  # noqa: E402
+from bot.privacy import Redactor, make_redactor  # noqa: E402
 from tests.telegram_fake import ApiError, FakeTelegram  # noqa: E402
 from tests.test_bot_e2e import make_world, running  # noqa: E402
 from tests.test_faults import (  # noqa: E402
@@ -356,8 +357,11 @@ PLANTED = {
         ),
         ("id", "My passport {} was refused at the clinic", ["X12345678", "AB1234567"]),
         ("id", "Medical record number {} says I have diabetes", ["MRN20451789"]),
-        ("name", "My neighbour {} says lemon cures cancer", ["John Smith", "Mary O'Brien"]),
+        ("name", "My name is {}, does lemon cure cancer?", ["John Smith", "Mary O'Brien"]),
+        ("name", "Mrs {} told us garlic cures covid", ["Adeyemi", "Fatima Khan"]),
+        ("name (no cue)", "My neighbour {} says lemon cures cancer", ["John Smith", "Mary O'Brien"]),
         ("address", "The clinic at {} sells the cure", ["221B Baker Street, London"]),
+        ("address", "I live at {} and the 5G mast is next door", ["14 Oxford Road"]),
     ],
     "fr": [
         (
@@ -377,7 +381,10 @@ PLANTED = {
             "Ma voisine {} dit que l'ail guérit le covid",
             ["Marie Dupont", "Jean-Luc Martin"],
         ),
+        ("name", "Je m'appelle {}, le citron guérit-il le cancer ?", ["Amina Belkacem", "Paul"]),
+        ("name", "Le Dr {} dit que la chicha protège", ["Kouassi"]),
         ("address", "La pharmacie du {} vend ce remède", ["12 rue de la Paix, Paris"]),
+        ("address", "J'habite au {} et l'antenne 5G est en face", ["5 avenue Bourguiba"]),
     ],
     "ar": [
         (
@@ -392,8 +399,11 @@ PLANTED = {
         ),
         ("id", "رقم بطاقتي الوطنية {} والطبيب رفضني", ["AB123456", "29801011234567"]),
         ("id", "رقم الملف الطبي {} يقول إني مريض", ["MRN7788991"]),
-        ("name", "جارتي {} تقول إن الليمون يعالج السرطان", ["فاطمة الزهراء", "محمد بن علي"]),
+        ("name", "اسمي {} وأريد أن أعرف هل الليمون يعالج السرطان", ["فاطمة الزهراء", "محمد بن علي"]),
+        ("name", "الدكتورة {} قالت إن الثوم يعالج كورونا", ["سعاد"]),
+        ("name (no cue)", "جارتي {} تقول إن الليمون يعالج السرطان", ["فاطمة الزهراء", "محمد بن علي"]),
         ("address", "الصيدلية في {} تبيع الدواء", ["شارع الحبيب بورقيبة 15، تونس"]),
+        ("address", "أسكن في {} وبرج الجيل الخامس قدامي", ["زنقة الأمل رقم 7"]),
     ],
 }
 
@@ -402,7 +412,24 @@ def _digits(text: str) -> str:
     return text.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789"))
 
 
+def _gone(value: str, out: str) -> bool:
+    """Every part of the planted value (words of 3+ letters, the digits) is gone from `out`."""
+    if value in out or (_digits(value).strip() and _digits(value) in out):
+        return False
+    words = [w.strip(",.") for w in value.split() if len(w.strip(",.")) >= 3 and not w.isdigit()]
+    kept_context = {"Street", "Road", "rue", "avenue", "London", "Paris", "تونس", "شارع", "زنقة", "رقم"}
+    return not any(w in out.split() for w in words if w not in kept_context)
+
+
 def redaction_rows() -> list[Row]:
+    rows = []
+    for kind_name in ("patterns", "presidio"):
+        redactor = make_redactor(kind_name)
+        rows.extend(_redaction_rows(redactor, kind_name))
+    return rows
+
+
+def _redaction_rows(redactor: Redactor, kind_name: str) -> list[Row]:
     rows = []
     for language, templates in PLANTED.items():
         planted: Counter[str] = Counter()
@@ -410,19 +437,20 @@ def redaction_rows() -> list[Row]:
         for kind, template, values in templates:
             for value in values:
                 planted[kind] += 1
-                out = redact(template.format(value))
-                if value not in out and _digits(value) not in out:
+                out = redactor.redact(template.format(value), language)
+                if _gone(value, out):
                     removed[kind] += 1
         for group, kinds in (
             ("phones, e-mails, ids", ("phone", "email", "id")),
-            ("names, street addresses", ("name", "address")),
+            ("names, street addresses", ("name", "name (no cue)", "address")),
         ):
+            kinds = tuple(k for k in kinds if planted[k])
             total = sum(planted[k] for k in kinds)
             done = sum(removed[k] for k in kinds)
             detail = ", ".join(f"{k} {removed[k]}/{planted[k]}" for k in kinds)
             rows.append(
                 {
-                    "scenario": f"redaction ({language}): {group}",
+                    "scenario": f"redaction, {kind_name} ({language}): {group}",
                     "tried": total,
                     "ok": done,
                     "lost": "",
