@@ -112,7 +112,7 @@ PATTERNS: tuple[PiiPattern, ...] = (
     PiiPattern("EMAIL_ADDRESS", _rx(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
     PiiPattern("PHONE_NUMBER", _rx(r"(?<!\w)(?:\+|00)?\d[\d\s().-]{7,}\d(?!\w)")),
     PiiPattern("ID_NUMBER", _rx(r"(?<!\w)[A-Za-z]{1,3}\d{6,}(?!\w)")),
-    PiiPattern("USERNAME", _rx(r"(?<![\w@])@[A-Za-z][\w]{4,31}(?!\w)")),
+    PiiPattern("USERNAME", _rx(r"(?<![\w@\]])@[A-Za-z][\w]{4,31}(?!\w)")),
     # Street addresses introduced by a number and a street word.
     PiiPattern(
         "STREET_ADDRESS",

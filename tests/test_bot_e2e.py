@@ -1,4 +1,9 @@
-"""The real bot Application end to end, against the fake Telegram Bot API on 127.0.0.1."""
+"""The real bot Application end to end, against the fake Telegram Bot API on 127.0.0.1.
+
+Bans, the Spam button, and roles on every command and button (forged, tampered and replayed
+buttons): tests/test_bot_abuse.py. Telegram failing while replies and drafts' posts are sent:
+tests/test_faults.py.
+"""
 
 from __future__ import annotations
 
@@ -60,8 +65,11 @@ def make_world(tmp_path: Path, fake: FakeTelegram, **overrides: Any) -> dict[str
     services.ingestor.load_fact_checks()
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
-    return {"services": services, "repo": ReviewRepository(session_factory(engine)),
-            "settings": settings}
+    return {
+        "services": services,
+        "repo": ReviewRepository(session_factory(engine)),
+        "settings": settings,
+    }
 
 
 @asynccontextmanager
@@ -90,10 +98,12 @@ def texts(fake: FakeTelegram, chat_id: int) -> list[str]:
     return [m.get("text") or "" for m in fake.sent_messages(chat_id)]
 
 
-async def wait_text(fake: FakeTelegram, chat_id: int, needle: str, count: int = 1,
-                    timeout: float = 20) -> list[str]:
+async def wait_text(
+    fake: FakeTelegram, chat_id: int, needle: str, count: int = 1, timeout: float = 20
+) -> list[str]:
     await fake.wait_for_async(
-        lambda: sum(needle in t for t in texts(fake, chat_id)) >= count, timeout)
+        lambda: sum(needle in t for t in texts(fake, chat_id)) >= count, timeout
+    )
     return texts(fake, chat_id)
 
 
@@ -109,7 +119,8 @@ def buttons(message: dict[str, Any]) -> dict[str, str]:
 
 async def review_post(fake: FakeTelegram, index: int = -1) -> dict[str, Any]:
     await fake.wait_for_async(
-        lambda: any(buttons(m) for m in fake.sent_messages(REVIEW_CHAT)), timeout=20)
+        lambda: any(buttons(m) for m in fake.sent_messages(REVIEW_CHAT)), timeout=20
+    )
     return [m for m in fake.sent_messages(REVIEW_CHAT) if buttons(m)][index]
 
 
@@ -120,9 +131,12 @@ def press(fake: FakeTelegram, user: int, message: dict[str, Any], label_part: st
 
 async def choose_verdict(fake: FakeTelegram, verdict: str = "FALSE") -> None:
     """Presses a verdict on the verdict keyboard the bot posted after Approve or Confirm."""
+
     def keyboard() -> dict[str, Any] | None:
-        return next((m for m in fake.sent_messages(REVIEW_CHAT)
-                     if any(verdict in k for k in buttons(m))), None)
+        return next(
+            (m for m in fake.sent_messages(REVIEW_CHAT) if any(verdict in k for k in buttons(m))),
+            None,
+        )
 
     message = await fake.wait_for_async(keyboard, timeout=20)
     press(fake, REVIEWER, message, verdict)
@@ -136,6 +150,7 @@ def test_a_matched_rumour_is_answered_at_once(fake: FakeTelegram, world: dict[st
             assert "not personal medical advice" in reply
             await sent_count(fake, world, 1)
             assert errors == []
+
     asyncio.run(scenario())
 
 
@@ -165,6 +180,7 @@ def test_uncovered_rumour_drafted_approved_and_delivered_to_both_askers(
             fake.push_message(STRANGER, UNCOVERED)
             await wait_text(fake, STRANGER, "FALSE")
             assert errors == []
+
     asyncio.run(scenario())
 
 
@@ -177,8 +193,12 @@ def test_edit_flow_previews_then_sends_the_corrected_text(
             post = await review_post(fake)
             press(fake, REVIEWER, post, "Edit")
             await wait_text(fake, REVIEW_CHAT, "send the corrected reply")
-            fake.push_message(REVIEWER, "Cold water does not cause cancer (WHO).",
-                              chat_id=REVIEW_CHAT, chat_type="supergroup")
+            fake.push_message(
+                REVIEWER,
+                "Cold water does not cause cancer (WHO).",
+                chat_id=REVIEW_CHAT,
+                chat_type="supergroup",
+            )
             await wait_text(fake, REVIEW_CHAT, "Preview of draft")
             preview = next(m for m in fake.sent_messages(REVIEW_CHAT) if "Preview" in m["text"])
             assert "Cold water does not cause cancer" in preview["text"]
@@ -189,6 +209,7 @@ def test_edit_flow_previews_then_sends_the_corrected_text(
             [decision] = world["repo"].decisions(1)
             assert decision.text == "Cold water does not cause cancer (WHO)."
             assert errors == []
+
     asyncio.run(scenario())
 
 
@@ -199,41 +220,32 @@ def test_reject_flow_records_the_reason(fake: FakeTelegram, world: dict[str, Any
             post = await review_post(fake)
             press(fake, REVIEWER, post, "Reject")
             await wait_text(fake, REVIEW_CHAT, "reason for rejecting")
-            fake.push_message(REVIEWER, "Not a health claim we can check",
-                              chat_id=REVIEW_CHAT, chat_type="supergroup")
+            fake.push_message(
+                REVIEWER,
+                "Not a health claim we can check",
+                chat_id=REVIEW_CHAT,
+                chat_type="supergroup",
+            )
             await wait_text(fake, ASKER_A, "could not give a verified answer")
             await wait_text(fake, REVIEW_CHAT, "rejected by")
             [decision] = world["repo"].decisions(1)
-            assert (decision.action, decision.reason) == ("reject", "Not a health claim we can check")
+            assert (decision.action, decision.reason) == (
+                "reject",
+                "Not a health claim we can check",
+            )
             assert errors == []
-    asyncio.run(scenario())
 
-
-def test_non_reviewer_and_forged_buttons_change_nothing(
-    fake: FakeTelegram, world: dict[str, Any]
-) -> None:
-    async def scenario() -> None:
-        async with running(world) as (_, errors):
-            fake.push_message(ASKER_A, UNCOVERED)
-            post = await review_post(fake)
-            press(fake, STRANGER, post, "Approve")
-            forged = buttons(post)["✅ Approve"].rsplit("|", 1)[0] + "|000000000000"
-            fake.push_callback(REVIEWER, forged, post["message_id"], chat_id=REVIEW_CHAT)
-            answers = await fake.wait_for_calls_async("answerCallbackQuery", 2, timeout=20)
-            alerts = [c.params.get("text", "") for c in answers]
-            assert any("reserved for clinician reviewers" in a for a in alerts)
-            assert any("not valid" in a for a in alerts)
-            assert world["repo"].decisions(1) == []
-            assert [d.status for d, _ in world["repo"].pending_drafts()] == ["pending"]
-            assert errors == []
     asyncio.run(scenario())
 
 
 def test_admin_adds_a_source_from_a_loopback_url_and_a_document(
     fake: FakeTelegram, world: dict[str, Any]
 ) -> None:
-    page = (b"<html><head><title>Cholera fact sheet</title></head><body><p>"
-            + b"Cholera is treated with oral rehydration solution. " * 20 + b"</p></body></html>")
+    page = (
+        b"<html><head><title>Cholera fact sheet</title></head><body><p>"
+        + b"Cholera is treated with oral rehydration solution. " * 20
+        + b"</p></body></html>"
+    )
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -256,22 +268,29 @@ def test_admin_adds_a_source_from_a_loopback_url_and_a_document(
             await wait_text(fake, STRANGER, "reserved for administrators")
             fake.push_message(ADMIN, f"/addsource {url} WHO en")
             await wait_text(fake, ADMIN, "✅ " + url, timeout=30)
-            fake.push_document(ADMIN, b"# Dengue\n\n" + b"Dengue spreads through Aedes bites. " * 30,
-                               file_name="dengue.md", mime_type="text/markdown",
-                               caption="/addsource Ministry of Health en")
+            fake.push_document(
+                ADMIN,
+                b"# Dengue\n\n" + b"Dengue spreads through Aedes bites. " * 30,
+                file_name="dengue.md",
+                mime_type="text/markdown",
+                caption="/addsource Ministry of Health en",
+            )
             await wait_text(fake, ADMIN, "✅ dengue.md", timeout=30)
             fake.push_message(ADMIN, "/sources")
             listing = await wait_text(fake, ADMIN, "Ministry of Health")
             assert any("WHO" in t for t in listing)
             assert len(world["services"].ingestor.list_sources()) == 2
             assert errors == []
+
     try:
         asyncio.run(scenario())
     finally:
         server.shutdown()
 
 
-def test_a_429_is_honoured_and_the_reply_sent_once(fake: FakeTelegram, world: dict[str, Any]) -> None:
+def test_a_429_is_honoured_and_the_reply_sent_once(
+    fake: FakeTelegram, world: dict[str, Any]
+) -> None:
     async def scenario() -> None:
         async with running(world):
             fake.fail_next("sendMessage", status=429, retry_after=1)
@@ -280,6 +299,7 @@ def test_a_429_is_honoured_and_the_reply_sent_once(fake: FakeTelegram, world: di
             await asyncio.sleep(0.5)
             assert sum("FALSE" in t for t in texts(fake, ASKER_A)) == 1
             await sent_count(fake, world, 1)
+
     asyncio.run(scenario())
 
 
@@ -292,7 +312,8 @@ def test_an_undelivered_reply_is_sent_after_a_restart(
             fake.push_message(ASKER_A, COVERED)
             await fake.wait_for_async(lambda: world["repo"].delivery_counts().get("pending"))
             await fake.wait_for_async(
-                lambda: any(d.attempts for d in _all_pending(world["repo"])), timeout=10)
+                lambda: any(d.attempts for d in _all_pending(world["repo"])), timeout=10
+            )
 
     async def second_run() -> None:
         fake.on("sendMessage", None)  # Telegram works again
@@ -313,6 +334,7 @@ def test_a_redelivered_update_is_answered_once(fake: FakeTelegram, world: dict[s
             await fake.wait_for_async(lambda: not fake.pending_updates(), timeout=10)
             await asyncio.sleep(0.5)
             assert sum("FALSE" in t for t in texts(fake, ASKER_A)) == 1
+
     asyncio.run(scenario())
 
 
@@ -325,6 +347,7 @@ def test_rate_limit_answers_politely_once(fake: FakeTelegram, world: dict[str, A
             await wait_text(fake, ASKER_A, "FALSE", count=5)
             await asyncio.sleep(0.5)
             assert sum("very fast" in t for t in texts(fake, ASKER_A)) == 1
+
     asyncio.run(scenario())
 
 
@@ -341,12 +364,11 @@ def test_language_choice_and_forget(fake: FakeTelegram, world: dict[str, Any]) -
             fake.push_message(ASKER_A, "/forget")
             await wait_text(fake, ASKER_A, "حُذفت")
             assert world["repo"].forget(ASKER_A) == 0
+
     asyncio.run(scenario())
 
 
-def test_a_model_written_draft_goes_to_clinicians_only(
-    fake: FakeTelegram, tmp_path: Path
-) -> None:
+def test_a_model_written_draft_goes_to_clinicians_only(fake: FakeTelegram, tmp_path: Path) -> None:
     with FakeOpenAI() as llm:
         world = make_world(
             tmp_path,
@@ -389,16 +411,28 @@ def test_a_model_written_draft_goes_to_clinicians_only(
                 # The model server fails: the next claim's draft is the evidence-only one, and
                 # the reviewers are told why.
                 llm.mode = "error"
-                fake.push_message(STRANGER, "Eating salty food every day gives you stomach cancer "
-                                            "in a year, share this")
-                await fake.wait_for_async(lambda: sum(
-                    bool(buttons(m)) and "Draft #2" in m["text"]
-                    for m in fake.sent_messages(REVIEW_CHAT)) == 1)
-                second = next(m for m in fake.sent_messages(REVIEW_CHAT)
-                              if buttons(m) and "Draft #2" in m["text"])
+                fake.push_message(
+                    STRANGER,
+                    "Eating salty food every day gives you stomach cancer in a year, share this",
+                )
+                await fake.wait_for_async(
+                    lambda: (
+                        sum(
+                            bool(buttons(m)) and "Draft #2" in m["text"]
+                            for m in fake.sent_messages(REVIEW_CHAT)
+                        )
+                        == 1
+                    )
+                )
+                second = next(
+                    m
+                    for m in fake.sent_messages(REVIEW_CHAT)
+                    if buttons(m) and "Draft #2" in m["text"]
+                )
                 assert "the model server returned an error" in second["text"]
                 assert "Draft written by a language model" not in second["text"]
                 assert errors == []
+
         asyncio.run(scenario())
 
 
@@ -417,7 +451,9 @@ def _all_pending(repo: ReviewRepository) -> list[Any]:
         return list(session.scalars(select(Delivery).where(Delivery.status == "pending")))
 
 
-def test_queue_for_reviewers_and_stats_for_admins(fake: FakeTelegram, world: dict[str, Any]) -> None:
+def test_queue_for_reviewers_and_stats_for_admins(
+    fake: FakeTelegram, world: dict[str, Any]
+) -> None:
     async def scenario() -> None:
         async with running(world) as (_, errors):
             fake.push_message(ASKER_A, UNCOVERED)
@@ -435,6 +471,7 @@ def test_queue_for_reviewers_and_stats_for_admins(fake: FakeTelegram, world: dic
             fake.push_message(STRANGER, "/stats")
             await wait_text(fake, STRANGER, "reserved for administrators")
             assert errors == []
+
     asyncio.run(scenario())
 
 
@@ -451,11 +488,18 @@ def test_revising_an_approved_reply_offers_a_correction(
             await wait_text(fake, ASKER_A, "A clinician reviewed")
             await wait_text(fake, ASKER_B, "A clinician reviewed")
             await fake.wait_for_async(lambda: world["repo"].received_count(1) == 2)
-            fake.push_message(REVIEWER, "/revise 1 New WHO guidance: still false.",
-                              chat_id=REVIEW_CHAT, chat_type="supergroup")
+            fake.push_message(
+                REVIEWER,
+                "/revise 1 New WHO guidance: still false.",
+                chat_id=REVIEW_CHAT,
+                chat_type="supergroup",
+            )
             await wait_text(fake, REVIEW_CHAT, "send this correction to the 2 person(s)")
-            offer = next(m for m in fake.sent_messages(REVIEW_CHAT)
-                         if "send this correction" in (m.get("text") or ""))
+            offer = next(
+                m
+                for m in fake.sent_messages(REVIEW_CHAT)
+                if "send this correction" in (m.get("text") or "")
+            )
             press(fake, STRANGER, offer, "Send the correction")
             await fake.wait_for_calls_async("answerCallbackQuery", 3, timeout=20)
             assert not any("Correction" in t for t in texts(fake, ASKER_A))
@@ -465,6 +509,7 @@ def test_revising_an_approved_reply_offers_a_correction(
             actions = [d.action for d in world["repo"].decisions(1)]
             assert actions == ["approve", "revise"]
             assert errors == []
+
     asyncio.run(scenario())
 
 
@@ -478,9 +523,20 @@ def test_forwards_and_photo_captions_are_checked_like_text(
             photo = [{"file_id": "AgAC1", "file_unique_id": "AQAD1", "width": 90, "height": 90}]
             fake.push_message(ASKER_B, None, caption=COVERED, photo=photo)
             await wait_text(fake, ASKER_B, "FALSE")
-            fake.push_message(STRANGER, None, sticker={
-                "file_id": "CAAC1", "file_unique_id": "AgAD2", "type": "regular", "width": 512,
-                "height": 512, "is_animated": False, "is_video": False})
+            fake.push_message(
+                STRANGER,
+                None,
+                sticker={
+                    "file_id": "CAAC1",
+                    "file_unique_id": "AgAD2",
+                    "type": "regular",
+                    "width": 512,
+                    "height": 512,
+                    "is_animated": False,
+                    "is_video": False,
+                },
+            )
             await wait_text(fake, STRANGER, "only read text")
             assert errors == []
+
     asyncio.run(scenario())

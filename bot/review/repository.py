@@ -30,6 +30,8 @@ from bot.review.models import (
 _DRAFT_LOCK_KEY = 7_204_311  # any constant: the advisory lock guarding draft creation
 # Two pending claims this similar (fused cosine) are the same claim: one draft for all askers.
 SAME_CLAIM = 0.92
+# The kind of outbox delivery that posts a draft to the review chat (with the review buttons).
+REVIEW_POST = "review"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,11 @@ class ReviewRepository:
             if user.chat_id != chat_id:
                 user.chat_id = chat_id
             return user
+
+    def language_of(self, telegram_id: int) -> str | None:
+        """The language a user chose, if they have a record; creates nothing."""
+        with self.sessions() as session:
+            return session.scalar(select(User.language).where(User.telegram_id == telegram_id))
 
     def set_language(self, telegram_id: int, chat_id: int, language: str) -> None:
         self.user(telegram_id, chat_id)
@@ -132,8 +139,13 @@ class ReviewRepository:
         try:
             serialise = self._draft_lock if outcome.status == "needs_review" else nullcontext()
             with serialise, self.sessions.begin() as session:
-                if outcome.status == "needs_review" and session.get_bind().dialect.name == "postgresql":
-                    session.execute(sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _DRAFT_LOCK_KEY})
+                if (
+                    outcome.status == "needs_review"
+                    and session.get_bind().dialect.name == "postgresql"
+                ):
+                    session.execute(
+                        sql("SELECT pg_advisory_xact_lock(:key)"), {"key": _DRAFT_LOCK_KEY}
+                    )
                 # No SAVEPOINT here: with pysqlite, releasing a savepoint opened outside a transaction
                 # commits it, and a crash right after would mark the update handled with no reply.
                 if session.get(ProcessedUpdate, update_id) is not None:
@@ -245,9 +257,59 @@ class ReviewRepository:
                 )
             )
 
-    def unposted_drafts(self) -> list[tuple[Draft, int]]:
-        """Pending drafts not yet shown to reviewers (a crash can fall between the two)."""
-        return [(d, n) for d, n in self.pending_drafts() if d.review_message_id is None]
+    def unposted_drafts(self, *, queued: bool = True) -> list[tuple[Draft, int]]:
+        """Pending drafts not yet shown to reviewers; without `queued`, only those whose post is
+        not yet queued in the outbox either (see `queue_review_post`)."""
+        unposted = [(d, n) for d, n in self.pending_drafts() if d.review_message_id is None]
+        if queued or not unposted:
+            return unposted
+        with self.sessions() as session:
+            keys = set(
+                session.scalars(
+                    select(Delivery.dedupe_key).where(
+                        Delivery.dedupe_key.in_([review_post_key(d.id) for d, _ in unposted])
+                    )
+                )
+            )
+        return [(d, n) for d, n in unposted if review_post_key(d.id) not in keys]
+
+    def queue_review_post(
+        self, draft_id: int, chat_id: int, text: str, *, revive: bool = False
+    ) -> bool:
+        """Records a draft's post to the review chat as an outbox delivery, once per draft.
+
+        The outbox sends it like a reply (retried, 429 honoured, resent after a restart) and,
+        once Telegram confirms it, `delivered` stores the message id on the draft. With `revive`
+        (at start-up), a post that was given up is tried again and an unsent one goes to
+        `chat_id` (REVIEW_CHAT_ID may have changed). True when something was queued."""
+        key = review_post_key(draft_id)
+        with self.sessions.begin() as session:
+            existing = session.scalar(select(Delivery).where(Delivery.dedupe_key == key))
+            if existing is None:
+                try:
+                    with session.begin_nested():
+                        session.add(
+                            Delivery(
+                                dedupe_key=key,
+                                request_id=None,
+                                chat_id=chat_id,
+                                reply_to_message_id=None,
+                                kind=REVIEW_POST,
+                                text=text,
+                            )
+                        )
+                except IntegrityError:  # queued at the same moment by another handler
+                    return False
+                return True
+            if not revive or existing.status == "sent":
+                return False
+            existing.chat_id = chat_id
+            if existing.status == "pending":
+                return False
+            existing.status = "pending"
+            existing.attempts = 0
+            existing.next_attempt_at = utcnow()
+            return True
 
     def set_review_message(self, draft_id: int, chat_id: int, message_id: int) -> None:
         with self.sessions.begin() as session:
@@ -445,11 +507,30 @@ class ReviewRepository:
             )
 
     def delivered(self, delivery_id: int, telegram_message_id: int) -> None:
+        """Telegram confirmed the delivery; a draft's review post also becomes the message that
+        the review code edits once the draft is decided."""
+        with self.sessions.begin() as session:
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is None:
+                return
+            delivery.status = "sent"
+            delivery.telegram_message_id = telegram_message_id
+            delivery.sent_at = utcnow()
+            draft_id = review_post_draft(delivery)
+            if draft_id is not None:
+                session.execute(
+                    update(Draft)
+                    .where(Draft.id == draft_id)
+                    .values(review_chat_id=delivery.chat_id, review_message_id=telegram_message_id)
+                )
+
+    def cancel_delivery(self, delivery_id: int, reason: str) -> None:
+        """A delivery that must no longer be sent (a review post of a draft already decided)."""
         with self.sessions.begin() as session:
             session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id)
-                .values(status="sent", telegram_message_id=telegram_message_id, sent_at=utcnow())
+                .where(Delivery.id == delivery_id, Delivery.status == "pending")
+                .values(status="cancelled", last_error=reason[:500])
             )
 
     def retry_later(self, delivery_id: int, error: str, delay_s: float, give_up: bool) -> None:
@@ -521,6 +602,19 @@ class ReviewRepository:
                 .values(text=None)
             )
             return int(result.rowcount or 0)
+
+
+def review_post_key(draft_id: int) -> str:
+    """The outbox key of a draft's post to the review chat: one post per draft."""
+    return f"{REVIEW_POST}:{draft_id}"
+
+
+def review_post_draft(delivery: Delivery) -> int | None:
+    """The draft a delivery posts to the review chat, or None for a reply to a user."""
+    if delivery.kind != REVIEW_POST:
+        return None
+    prefix, _, draft_id = delivery.dedupe_key.partition(":")
+    return int(draft_id) if prefix == REVIEW_POST and draft_id.isdecimal() else None
 
 
 def _new_ref() -> str:

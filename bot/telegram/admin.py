@@ -17,25 +17,23 @@ from telegram.ext import ContextTypes
 
 from bot.i18n import t
 from bot.telegram.context import BotServices, services
+from bot.telegram.review import sender_language
 from ingest.loaders import SUPPORTED_SUFFIXES, IngestError
 
 log = logging.getLogger(__name__)
 _SAFE_NAME = re.compile(r"[^\w.-]+")
+# A Telegram user id: ASCII digits only (str.isdigit also takes "²" and other scripts' digits),
+# small enough for the database's 64-bit integers (Telegram's ids have at most 52 bits).
+_USER_ID = re.compile(r"[1-9][0-9]{0,15}")
 _PROGRESS_EVERY_S = 1.0
-
-
-async def _admin_language(svc: BotServices, update: Update) -> str:
-    from bot.telegram.public import user_language
-
-    return await user_language(svc, update)
 
 
 async def _allowed(update: Update, svc: BotServices) -> str | None:
     """The admin's language, or None (after telling them) when the user is not an admin."""
-    language = await _admin_language(svc, update)
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return None
+    language = await sender_language(svc, update)
     if not svc.is_admin(user.id):
         await message.reply_text(t("bot.not_allowed", language, role=t("bot.role.admin", language)))
         return None
@@ -253,11 +251,12 @@ async def ban(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if language is None or message is None or update.effective_user is None:
         return
-    command = (message.text or "").split()[0].lstrip("/").split("@")[0]
-    if not context.args or not context.args[0].isdigit():
+    command = (message.text or "").split()[0].lstrip("/").split("@")[0].lower()
+    args = context.args or []
+    if len(args) != 1 or not _USER_ID.fullmatch(args[0]):
         await message.reply_text(t("admin.ban_usage", language))
         return
-    target = int(context.args[0])
+    target = int(args[0])
     banned = command == "ban"
     await asyncio.to_thread(svc.repo.set_banned, target, banned, update.effective_user.id)
     await message.reply_text(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from threadpoolctl import threadpool_limits
 
-from bot.review.repository import ReviewRepository
+from bot.review.repository import REVIEW_POST, ReviewRepository
 from bot.services import Services
 from bot.telegram import admin, public, review
 from bot.telegram.callbacks import CallbackSigner
@@ -108,8 +109,8 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def startup(application: Application) -> None:
-    """Starts the outbox (which resends what a previous run left undelivered) and posts drafts
-    that never reached the review chat."""
+    """Starts the outbox (which resends what a previous run left undelivered, review posts
+    included) and queues the posts of drafts that never reached the review chat."""
     bot_services: BotServices = application.bot_data[KEY]
     # Handlers run the engine and the database in threads; enough of them to keep both cores
     # busy and to let concurrent messages share one embedding batch.
@@ -119,10 +120,14 @@ async def startup(application: Application) -> None:
     # Parallelism comes from handling updates concurrently; BLAS threads inside each matrix
     # product would only fight over the same two cores.
     bot_services.extra["blas"] = threadpool_limits(limits=1, user_api="blas")
-    bot_services.outbox = Outbox(application.bot, bot_services.repo)
+    bot_services.outbox = Outbox(
+        application.bot,
+        bot_services.repo,
+        renderers={REVIEW_POST: functools.partial(review.render_post, bot_services)},
+    )
     bot_services.outbox.start()
     bot_services.extra["purge"] = asyncio.create_task(_purge_raw_text(bot_services))
-    await review.post_unposted_drafts(bot_services, application.bot)
+    await review.post_unposted_drafts(bot_services, application.bot, restart=True)
 
 
 async def shutdown(application: Application) -> None:

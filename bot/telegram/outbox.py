@@ -5,6 +5,11 @@ of the messages they answer, a reply waiting for a retry holding back the later 
 Telegram's `retry_after`; timeouts, network errors and 5xx are retried with exponential backoff;
 a chat that blocked the bot or no longer exists is given up. Pending deliveries survive a restart.
 The one gap Telegram's API leaves: a send that timed out may have arrived, and is sent again.
+
+Drafts' posts to the review chat go the same way. A `renderer` for their kind gives the text and
+the buttons when they are sent (the draft as it is then), or None when the post is no longer
+wanted (the draft was decided); they are retried until Telegram takes them rather than given up
+after `max_attempts`, since a draft nobody sees is never answered.
 """
 
 from __future__ import annotations
@@ -16,14 +21,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from telegram import Bot, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.review.models import Delivery
-from bot.review.repository import ReviewRepository
+from bot.review.repository import REVIEW_POST, ReviewRepository
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A delivery -> (text, buttons) to send now, or None when it is no longer to be sent. Called in
+# the outbox's database thread: it may read the database.
+Renderer = Callable[[Delivery], tuple[str, InlineKeyboardMarkup | None] | None]
 
 
 class Outbox:
@@ -36,9 +44,11 @@ class Outbox:
         max_delay_s: float = 300.0,
         max_attempts: int = 12,
         idle_poll_s: float = 2.0,
+        renderers: dict[str, Renderer] | None = None,
     ) -> None:
         self.bot = bot
         self.repo = repo
+        self.renderers = dict(renderers or {})
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.max_attempts = max_attempts
@@ -97,9 +107,17 @@ class Outbox:
             if delivery.reply_to_message_id
             else None
         )
+        text, markup = delivery.text, None
+        renderer = self.renderers.get(delivery.kind)
+        if renderer is not None:
+            rendered = await self._call(renderer, delivery)
+            if rendered is None:
+                await self._call(self.repo.cancel_delivery, delivery.id, "no longer wanted")
+                return None
+            text, markup = rendered
         try:
             message = await self.bot.send_message(
-                delivery.chat_id, delivery.text, reply_parameters=reply
+                delivery.chat_id, text, reply_parameters=reply, reply_markup=markup
             )
         except RetryAfter as exc:
             delay = _seconds(exc.retry_after)
@@ -117,7 +135,8 @@ class Outbox:
         return None
 
     async def _later(self, delivery: Delivery, error: str, delay: float) -> None:
-        give_up = delivery.attempts + 1 >= self.max_attempts
+        # A draft's review post is never given up while Telegram is only unreachable.
+        give_up = delivery.kind != REVIEW_POST and delivery.attempts + 1 >= self.max_attempts
         if give_up:
             log.warning(
                 "delivery %s given up after %s attempts", delivery.id, delivery.attempts + 1

@@ -103,7 +103,9 @@ async def rumour(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = message.text or message.caption or ""
     if not svc.limiter.allow(user.id):
         if svc.limiter.should_warn(user.id):
-            await message.reply_text(t("bot.rate_limited", await user_language(svc, update)))
+            banned = (await asyncio.to_thread(svc.repo.user, user.id, chat.id)).banned
+            if not banned:  # a banned user gets nothing, not even the polite warning
+                await message.reply_text(t("bot.rate_limited", await user_language(svc, update)))
         return
     record = await asyncio.to_thread(svc.repo.user, user.id, chat.id)
     if record.banned:

@@ -14,14 +14,16 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, U
 from telegram.ext import ContextTypes
 
 from bot.engine import compose
-from bot.i18n import messages, t
-from bot.review.models import Draft
+from bot.i18n import LANGUAGES, messages, t
+from bot.review.models import Delivery, Draft
+from bot.review.repository import review_post_draft
 from bot.telegram.callbacks import ButtonData
 from bot.telegram.context import BotServices, services
 from knowledge_base.factchecks import ClaimText, FactCheck
 
 log = logging.getLogger(__name__)
 VERDICTS = ("false", "misleading", "true", "unproven")
+POST_ACTIONS = frozenset({"approve", "edit", "reject", "spam"})  # the buttons of a draft's post
 _MAX_EVIDENCE_CHARS = 600
 _MAX_DRAFT_CHARS = 2500  # a model's reply (at most 1,500) and its numbered sources
 
@@ -113,17 +115,35 @@ def verdict_keyboard(svc: BotServices, draft: Draft, source: str) -> InlineKeybo
     )
 
 
-async def post_unposted_drafts(svc: BotServices, bot: Bot) -> None:
-    """Posts every pending draft not yet in the review chat (also after a restart)."""
+async def post_unposted_drafts(svc: BotServices, bot: Bot, *, restart: bool = False) -> None:
+    """Queues the post of every pending draft not yet in the review chat in the outbox, which
+    sends it durably (see `outbox`) and then records its message id on the draft. At a
+    `restart`, posts already queued are checked too: one that was given up is tried again."""
     chat_id = svc.settings.review_chat_id
     if chat_id is None:
         return
-    for draft, askers in await asyncio.to_thread(svc.repo.unposted_drafts):
+    queued = False
+    for draft, askers in await asyncio.to_thread(svc.repo.unposted_drafts, queued=restart):
         refs = ", ".join(await asyncio.to_thread(svc.repo.asker_refs, draft.id))
-        message = await bot.send_message(
-            chat_id, draft_text(svc, draft, askers, refs), reply_markup=draft_keyboard(svc, draft)
+        text = draft_text(svc, draft, askers, refs)
+        queued |= await asyncio.to_thread(
+            lambda draft=draft, text=text: svc.repo.queue_review_post(
+                draft.id, chat_id, text, revive=restart
+            )
         )
-        await asyncio.to_thread(svc.repo.set_review_message, draft.id, chat_id, message.message_id)
+    if queued and svc.outbox is not None:
+        svc.outbox.notify()
+
+
+def render_post(svc: BotServices, delivery: Delivery) -> tuple[str, InlineKeyboardMarkup] | None:
+    """The outbox's renderer for review posts: the draft as it is when the post is sent (askers
+    may have joined meanwhile) with its signed buttons; None once the draft was decided."""
+    draft_id = review_post_draft(delivery)
+    draft = svc.repo.draft(draft_id) if draft_id is not None else None
+    if draft is None or draft.status != "pending" or draft.review_message_id is not None:
+        return None
+    refs = svc.repo.asker_refs(draft.id)
+    return draft_text(svc, draft, len(refs), ", ".join(refs)), draft_keyboard(svc, draft)
 
 
 async def _refuse(update: Update, svc: BotServices, key: str, **values: object) -> None:
@@ -156,6 +176,10 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if draft is None or draft.status != "pending" or draft.version != data.version:
         await _refuse(update, svc, "bot.stale")
+        return
+    if data.action in POST_ACTIONS and not _on_post(query.message, draft):
+        # Signed data copied from another draft's post: it acts only on the post it came with.
+        await _refuse(update, svc, "bot.forged")
         return
     lang = _lang(svc)
     if data.action == "approve":
@@ -190,6 +214,19 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _decide(svc, context.bot, draft, user, "approve", text=text, verdict=verdict)
     else:
         await _refuse(update, svc, "bot.forged")
+
+
+def _on_post(message: object, draft: Draft) -> bool:
+    """Whether a button press came from the draft's own post in the review chat (or, before
+    Telegram's confirmation of the post was recorded, from any message: nothing to check)."""
+    if message is None:
+        return False
+    if draft.review_message_id is None:
+        return True
+    chat = getattr(message, "chat", None)
+    return getattr(message, "message_id", None) == draft.review_message_id and (
+        draft.review_chat_id is None or getattr(chat, "id", None) == draft.review_chat_id
+    )
 
 
 async def reviewer_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -314,10 +351,21 @@ async def _reviewer(update: Update, svc: BotServices) -> tuple[User, Message] | 
     if user is None or message is None:
         return None
     if not svc.is_reviewer(user.id):
-        lang = _lang(svc)
+        lang = await sender_language(svc, update)
         await message.reply_text(t("bot.not_allowed", lang, role=t("bot.role.reviewer", lang)))
         return None
     return user, message
+
+
+async def sender_language(svc: BotServices, update: Update) -> str:
+    """The sender's language (chosen with /language, else their client's), read without
+    recording anything: a refused command must leave no trace in the database."""
+    user = update.effective_user
+    if user is None:
+        return "en"
+    chosen = await asyncio.to_thread(svc.repo.language_of, user.id)
+    code = chosen or (user.language_code or "")[:2]
+    return code if code in LANGUAGES else "en"
 
 
 async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -30,13 +30,41 @@ JSON = dict[str, Any]
 T = TypeVar("T")
 
 # Form fields are decoded by key: JSON-encoded objects, numbers and booleans; all else stays raw.
-_JSON_KEYS = {"reply_markup", "entities", "caption_entities", "allowed_updates", "reply_parameters",
-              "link_preview_options", "media", "commands", "scope", "results", "message_ids"}
-_INT_KEYS = {"chat_id", "message_id", "offset", "limit", "user_id", "from_chat_id", "cache_time",
-             "message_thread_id", "reply_to_message_id", "max_connections"}
+_JSON_KEYS = {
+    "reply_markup",
+    "entities",
+    "caption_entities",
+    "allowed_updates",
+    "reply_parameters",
+    "link_preview_options",
+    "media",
+    "commands",
+    "scope",
+    "results",
+    "message_ids",
+}
+_INT_KEYS = {
+    "chat_id",
+    "message_id",
+    "offset",
+    "limit",
+    "user_id",
+    "from_chat_id",
+    "cache_time",
+    "message_thread_id",
+    "reply_to_message_id",
+    "max_connections",
+}
 _FLOAT_KEYS = {"timeout"}
-_BOOL_KEYS = {"disable_notification", "protect_content", "show_alert", "drop_pending_updates",
-              "disable_web_page_preview", "allow_sending_without_reply", "disable_content_type_detection"}
+_BOOL_KEYS = {
+    "disable_notification",
+    "protect_content",
+    "show_alert",
+    "drop_pending_updates",
+    "disable_web_page_preview",
+    "allow_sending_without_reply",
+    "disable_content_type_detection",
+}
 _API_PATH = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>[A-Za-z]+)$")
 _FILE_PATH = re.compile(r"^/file/bot(?P<token>[^/]+)/(?P<path>.+)$")
 
@@ -153,8 +181,11 @@ class _Handler(BaseHTTPRequestHandler):
         fake._busy(+1)
         try:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            reply = None if fake._unreachable else fake._handle(
-                self.path, self.headers.get("Content-Type", ""), body)
+            reply = (
+                None
+                if fake._unreachable
+                else fake._handle(self.path, self.headers.get("Content-Type", ""), body)
+            )
             if reply is None or fake._unreachable:  # "Telegram is down": no answer at all
                 self.close_connection = True
                 return
@@ -178,12 +209,24 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeTelegram:
     """Fake Bot API on 127.0.0.1; use ``with FakeTelegram() as fake:`` (any bot token works)."""
 
-    def __init__(self, port: int = 0, *, bot_id: int = 7000001, bot_username: str = "fake_test_bot",
-                 bot_name: str = "Fake Bot") -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        bot_id: int = 7000001,
+        bot_username: str = "fake_test_bot",
+        bot_name: str = "Fake Bot",
+    ) -> None:
         self._requested_port = port
-        self.bot: JSON = {"id": bot_id, "is_bot": True, "first_name": bot_name,
-                          "username": bot_username, "can_join_groups": True,
-                          "can_read_all_group_messages": False, "supports_inline_queries": False}
+        self.bot: JSON = {
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": bot_name,
+            "username": bot_username,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
         self._cond = threading.Condition()  # guards all state below
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(100001)
@@ -209,8 +252,12 @@ class FakeTelegram:
     def start(self) -> Self:
         self._httpd = _Server(("127.0.0.1", self._requested_port), _Handler)
         self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-telegram", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-telegram",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -249,56 +296,99 @@ class FakeTelegram:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
     # -- test side: updates ---------------------------------------------------------------
-    def message_update(self, user_id: int, text: str | None = None, *, chat_id: int | None = None,
-                       chat_type: str = "private", username: str | None = None,
-                       first_name: str | None = None, language_code: str | None = "en",
-                       forward: bool | JSON = False, caption: str | None = None,
-                       document: JSON | None = None, entities: list[JSON] | None = None,
-                       reply_to_message_id: int | None = None, **extra: Any) -> JSON:
+    def message_update(
+        self,
+        user_id: int,
+        text: str | None = None,
+        *,
+        chat_id: int | None = None,
+        chat_type: str = "private",
+        username: str | None = None,
+        first_name: str | None = None,
+        language_code: str | None = "en",
+        forward: bool | JSON = False,
+        caption: str | None = None,
+        document: JSON | None = None,
+        entities: list[JSON] | None = None,
+        reply_to_message_id: int | None = None,
+        **extra: Any,
+    ) -> JSON:
         """Build (not queue) a message Update as a user would send it; ``extra`` is merged in."""
         user = self._user(user_id, username, first_name, language_code)
         if chat_id is None:
             chat_id = user_id if chat_type == "private" else -1_000_000_000_000 - user_id
         chat: JSON = {"id": chat_id, "type": chat_type}
-        chat.update({"first_name": user["first_name"], "username": user["username"]}
-                    if chat_type == "private" else {"title": f"Test {chat_type} {chat_id}"})
+        chat.update(
+            {"first_name": user["first_name"], "username": user["username"]}
+            if chat_type == "private"
+            else {"title": f"Test {chat_type} {chat_id}"}
+        )
         if entities is None and text and text.startswith("/"):
             entities = [{"type": "bot_command", "offset": 0, "length": _utf16_len(text.split()[0])}]
         with self._cond:
             self._chats[chat_id] = chat
             reply_to = self._messages.get((chat_id, reply_to_message_id or 0))
-            message = self._store({
-                "message_id": next(self._ids), "date": int(time.time()), "chat": chat, "from": user,
-                "text": text, "entities": entities, "caption": caption, "document": document,
-                "reply_to_message": self._reply_copy(reply_to),
-                "forward_origin": self._forward_origin(forward), **extra,
-            })
+            message = self._store(
+                {
+                    "message_id": next(self._ids),
+                    "date": int(time.time()),
+                    "chat": chat,
+                    "from": user,
+                    "text": text,
+                    "entities": entities,
+                    "caption": caption,
+                    "document": document,
+                    "reply_to_message": self._reply_copy(reply_to),
+                    "forward_origin": self._forward_origin(forward),
+                    **extra,
+                }
+            )
             return self._new_update(message=message)
 
     def push_message(self, user_id: int, text: str | None = None, **kwargs: Any) -> int:
         """Queue a message from a user (see ``message_update`` for options); returns update_id."""
         return self.push_update(self.message_update(user_id, text, **kwargs))
 
-    def push_document(self, user_id: int, file_bytes: bytes, file_name: str = "file.txt",
-                      mime_type: str = "text/plain", caption: str | None = None,
-                      **kwargs: Any) -> int:
+    def push_document(
+        self,
+        user_id: int,
+        file_bytes: bytes,
+        file_name: str = "file.txt",
+        mime_type: str = "text/plain",
+        caption: str | None = None,
+        **kwargs: Any,
+    ) -> int:
         """Queue a user's document; the bot can fetch it with get_file + download_to_memory."""
         document = self.register_file(file_bytes, file_name=file_name, mime_type=mime_type)
         return self.push_message(user_id, None, caption=caption, document=document, **kwargs)
 
-    def push_callback(self, user_id: int, data: str, message_id: int,
-                      chat_id: int | None = None) -> int:
+    def push_callback(
+        self, user_id: int, data: str, message_id: int, chat_id: int | None = None
+    ) -> int:
         """Queue a button press on message ``message_id`` (a bot message, usually)."""
         chat_id = user_id if chat_id is None else chat_id
         with self._cond:
             message = self._messages.get((chat_id, message_id)) or self._store(
-                {"message_id": message_id, "date": int(time.time()), "from": self.bot,
-                 "chat": self._chat(chat_id)})
+                {
+                    "message_id": message_id,
+                    "date": int(time.time()),
+                    "from": self.bot,
+                    "chat": self._chat(chat_id),
+                }
+            )
             query_id = str(4_000_000_000_000_000 + next(self._ids))
             self._open_callbacks.add(query_id)
-            return self.push_update(self._new_update(callback_query={
-                "id": query_id, "from": self._user(user_id), "chat_instance": f"ci{chat_id}", "data": data,
-                "message": copy.deepcopy(message)}))
+            return self.push_update(
+                self._new_update(
+                    callback_query={
+                        "id": query_id,
+                        "from": self._user(user_id),
+                        "chat_instance": f"ci{chat_id}",
+                        "data": data,
+                        "message": copy.deepcopy(message),
+                    }
+                )
+            )
 
     def push_update(self, update: JSON) -> int:
         """Queue a raw update dict (an ``update_id`` is assigned if missing)."""
@@ -321,24 +411,35 @@ class FakeTelegram:
         with self._cond:
             return [int(q.update["update_id"]) for q in self._queue]
 
-    def register_file(self, data: bytes, *, file_name: str | None = None,
-                      mime_type: str | None = None) -> JSON:
+    def register_file(
+        self, data: bytes, *, file_name: str | None = None, mime_type: str | None = None
+    ) -> JSON:
         """Store a file the bot may download; returns its Document dict (with file_id)."""
         with self._cond:
             n = next(self._ids)
             suffix = file_name.rsplit(".", 1)[-1] if file_name and "." in file_name else "bin"
-            stored = _StoredFile(f"BQACAgI{n:06d}", f"AgAD{n:04d}", f"documents/file_{n}.{suffix}", data)
+            stored = _StoredFile(
+                f"BQACAgI{n:06d}", f"AgAD{n:04d}", f"documents/file_{n}.{suffix}", data
+            )
             self._files[stored.file_id] = stored
-        document = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                    "file_name": file_name, "mime_type": mime_type, "file_size": len(data)}
+        document = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": len(data),
+        }
         return {k: v for k, v in document.items() if v is not None}
 
     # -- test side: inspection ------------------------------------------------------------
     def calls(self, method: str | None = None) -> list[Call]:
         """Recorded (method, params) in order; ``calls()`` leaves out getUpdates polls."""
         with self._cond:
-            return [Call(c.method, dict(c.params), c.at) for c in self._calls
-                    if c.method == method or (method is None and c.method != "getUpdates")]
+            return [
+                Call(c.method, dict(c.params), c.at)
+                for c in self._calls
+                if c.method == method or (method is None and c.method != "getUpdates")
+            ]
 
     def sent_messages(self, chat_id: int | str | None = None) -> list[JSON]:
         """Messages the bot sent successfully, in order, with later edits applied."""
@@ -347,7 +448,9 @@ class FakeTelegram:
 
     def uploaded_files(self) -> list[UploadedFile]:
         with self._cond:
-            return [v for c in self._calls for v in c.params.values() if isinstance(v, UploadedFile)]
+            return [
+                v for c in self._calls for v in c.params.values() if isinstance(v, UploadedFile)
+            ]
 
     def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
         """Block until ``predicate()`` is truthy (re-checked on every request); return it."""
@@ -369,19 +472,33 @@ class FakeTelegram:
             await asyncio.sleep(0.005)
         return result
 
-    async def wait_for_calls_async(self, method: str, count: int = 1,
-                                   timeout: float = 5.0) -> list[Call]:
+    async def wait_for_calls_async(
+        self, method: str, count: int = 1, timeout: float = 5.0
+    ) -> list[Call]:
         await self.wait_for_async(lambda: len(self.calls(method)) >= count, timeout)
         return self.calls(method)
 
     # -- test side: failures, custom methods, webhooks --------------------------------------
-    def fail_next(self, method: str, status: int = 429, retry_after: int = 1, times: int = 1,
-                  description: str | None = None) -> None:
+    def fail_next(
+        self,
+        method: str,
+        status: int = 429,
+        retry_after: int = 1,
+        times: int = 1,
+        description: str | None = None,
+    ) -> None:
         """Answer the next ``times`` calls of ``method`` with an error (429 carries retry_after)."""
-        default = {429: f"Too Many Requests: retry after {retry_after}", 400: "Bad Request",
-                   403: "Forbidden: bot was blocked by the user", 502: "Bad Gateway"}
-        error = ApiError(status, description or default.get(status, "Internal Server Error"),
-                         retry_after if status == 429 else None)
+        default = {
+            429: f"Too Many Requests: retry after {retry_after}",
+            400: "Bad Request",
+            403: "Forbidden: bot was blocked by the user",
+            502: "Bad Gateway",
+        }
+        error = ApiError(
+            status,
+            description or default.get(status, "Internal Server Error"),
+            retry_after if status == 429 else None,
+        )
         with self._cond:
             self._failures.setdefault(method, deque()).extend([error] * times)
 
@@ -398,8 +515,16 @@ class FakeTelegram:
         with self._cond:
             self._custom[method] = handler
 
-    def deliver_webhook(self, url: str | None, update: JSON | int, secret_token: str | None = None,
-                        *, attempts: int = 50, delay: float = 0.05, timeout: float = 5.0) -> int:
+    def deliver_webhook(
+        self,
+        url: str | None,
+        update: JSON | int,
+        secret_token: str | None = None,
+        *,
+        attempts: int = 50,
+        delay: float = 0.05,
+        timeout: float = 5.0,
+    ) -> int:
         """POST an update to a bot's webhook; returns the HTTP status.
 
         ``url``/``secret_token`` default to those of the last setWebhook (``""``: no header).
@@ -424,10 +549,13 @@ class FakeTelegram:
             except (urllib.error.URLError, ConnectionError, KeyError) as exc:
                 last_error = exc
                 time.sleep(delay)
-        raise ConnectionError(f"webhook {url} unreachable after {attempts} attempts") from last_error
+        raise ConnectionError(
+            f"webhook {url} unreachable after {attempts} attempts"
+        ) from last_error
 
-    async def deliver_webhook_async(self, url: str | None, update: JSON | int,
-                                    secret_token: str | None = None, **kwargs: Any) -> int:
+    async def deliver_webhook_async(
+        self, url: str | None, update: JSON | int, secret_token: str | None = None, **kwargs: Any
+    ) -> int:
         return await asyncio.to_thread(self.deliver_webhook, url, update, secret_token, **kwargs)
 
     # -- server side ------------------------------------------------------------------------
@@ -438,7 +566,11 @@ class FakeTelegram:
                 found = [f for f in self._files.values() if f.file_path == match["path"]]
             if found:
                 return 200, "application/octet-stream", found[0].data
-            return 404, "application/json", b'{"ok":false,"error_code":404,"description":"Not Found"}'
+            return (
+                404,
+                "application/json",
+                b'{"ok":false,"error_code":404,"description":"Not Found"}',
+            )
         try:
             if not (match := _API_PATH.match(url.path)):
                 raise ApiError(404, "Not Found")
@@ -448,7 +580,10 @@ class FakeTelegram:
         except ApiError as error:
             reply, status = error.body(), error.status
         except Exception as exc:  # a bug in the fake or in a custom handler: say so
-            reply, status = ApiError(500, f"Internal Server Error: fake failed: {exc!r}").body(), 500
+            reply, status = (
+                ApiError(500, f"Internal Server Error: fake failed: {exc!r}").body(),
+                500,
+            )
         return status, "application/json", json.dumps(reply).encode()
 
     @staticmethod
@@ -482,13 +617,17 @@ class FakeTelegram:
         offset, limit, timeout = p.get("offset"), int(p.get("limit") or 100), p.get("timeout") or 0
         with self._cond:
             if self.webhook:
-                raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
-                                    "use deleteWebhook to delete the webhook first")
+                raise ApiError(
+                    409,
+                    "Conflict: can't use getUpdates method while webhook is active; "
+                    "use deleteWebhook to delete the webhook first",
+                )
             if isinstance(offset, int) and offset < 0:
                 self._queue = self._queue[offset:]
             elif isinstance(offset, int) and offset > 0:
-                self._queue = [q for q in self._queue
-                               if q.redelivered or int(q.update["update_id"]) >= offset]
+                self._queue = [
+                    q for q in self._queue if q.redelivered or int(q.update["update_id"]) >= offset
+                ]
             self._cond.wait_for(lambda: self._queue or self._closed or self._unreachable, timeout)
             if self._closed or self._unreachable:
                 return []
@@ -501,8 +640,16 @@ class FakeTelegram:
         return self.bot
 
     def _api_setWebhook(self, p: JSON) -> bool:
-        self.webhook = {k: p.get(k) for k in ("url", "secret_token", "allowed_updates",
-                                              "max_connections", "drop_pending_updates")}
+        self.webhook = {
+            k: p.get(k)
+            for k in (
+                "url",
+                "secret_token",
+                "allowed_updates",
+                "max_connections",
+                "drop_pending_updates",
+            )
+        }
         if not p.get("url"):
             self.webhook = None
         if p.get("drop_pending_updates"):
@@ -510,7 +657,9 @@ class FakeTelegram:
         return True
 
     def _api_deleteWebhook(self, p: JSON) -> bool:
-        return self._api_setWebhook({"url": "", "drop_pending_updates": p.get("drop_pending_updates")})
+        return self._api_setWebhook(
+            {"url": "", "drop_pending_updates": p.get("drop_pending_updates")}
+        )
 
     def _api_sendMessage(self, p: JSON) -> JSON:
         text = str(p.get("text") or "")
@@ -523,14 +672,16 @@ class FakeTelegram:
     def _api_sendDocument(self, p: JSON) -> JSON:
         document = p.get("document")
         if isinstance(document, UploadedFile):
-            doc = self.register_file(document.data, file_name=document.file_name,
-                                     mime_type=document.mime_type)
+            doc = self.register_file(
+                document.data, file_name=document.file_name, mime_type=document.mime_type
+            )
         elif isinstance(document, str) and document in self._files:
             doc = {"file_id": document, "file_unique_id": self._files[document].file_unique_id}
         else:
             raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
-        return self._bot_message(p, document=doc, caption=p.get("caption"),
-                                 caption_entities=p.get("caption_entities"))
+        return self._bot_message(
+            p, document=doc, caption=p.get("caption"), caption_entities=p.get("caption_entities")
+        )
 
     def _api_editMessageText(self, p: JSON) -> JSON | bool:
         if p.get("inline_message_id"):
@@ -538,9 +689,12 @@ class FakeTelegram:
         message = self._existing(p, "edit")
         markup = self._inline_markup(p)
         if message.get("text") == p.get("text") and message.get("reply_markup") == markup:
-            raise ApiError(400, "Bad Request: message is not modified: specified new message "
-                                "content and reply markup are exactly the same as a current "
-                                "content and reply markup of the message")
+            raise ApiError(
+                400,
+                "Bad Request: message is not modified: specified new message "
+                "content and reply markup are exactly the same as a current "
+                "content and reply markup of the message",
+            )
         message.update(text=p.get("text"), edit_date=int(time.time()))
         for key, value in (("entities", p.get("entities")), ("reply_markup", markup)):
             self._set_or_drop(message, key, value)
@@ -561,8 +715,10 @@ class FakeTelegram:
 
     def _api_answerCallbackQuery(self, p: JSON) -> bool:
         if str(p.get("callback_query_id")) not in self._open_callbacks:
-            raise ApiError(400, "Bad Request: query is too old and response timeout expired or "
-                                "query ID is invalid")
+            raise ApiError(
+                400,
+                "Bad Request: query is too old and response timeout expired or query ID is invalid",
+            )
         self._open_callbacks.discard(str(p["callback_query_id"]))
         return True
 
@@ -573,8 +729,12 @@ class FakeTelegram:
         stored = self._files.get(str(p.get("file_id")))
         if stored is None:
             raise ApiError(400, "Bad Request: invalid file_id")
-        return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
-                "file_size": len(stored.data), "file_path": stored.file_path}
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.data),
+            "file_path": stored.file_path,
+        }
 
     # -- helpers (called with the lock held) -------------------------------------------------
     def _new_update(self, **content: Any) -> JSON:
@@ -591,25 +751,46 @@ class FakeTelegram:
         """A chat the test pushed from, else a made-up one (private for positive ids)."""
         if chat_id not in self._chats:
             private = isinstance(chat_id, int) and chat_id > 0
-            self._chats[chat_id] = {"id": chat_id, "type": "private", "first_name": "User"} \
-                if private else {"id": chat_id, "type": "supergroup", "title": "Test chat"}
+            self._chats[chat_id] = (
+                {"id": chat_id, "type": "private", "first_name": "User"}
+                if private
+                else {"id": chat_id, "type": "supergroup", "title": "Test chat"}
+            )
         return self._chats[chat_id]
 
     @staticmethod
-    def _user(user_id: int, username: str | None = None, first_name: str | None = None,
-              language_code: str | None = "en") -> JSON:
-        user = {"id": user_id, "is_bot": False, "first_name": first_name or f"User{user_id}",
-                "username": username or f"user{user_id}", "language_code": language_code}
+    def _user(
+        user_id: int,
+        username: str | None = None,
+        first_name: str | None = None,
+        language_code: str | None = "en",
+    ) -> JSON:
+        user = {
+            "id": user_id,
+            "is_bot": False,
+            "first_name": first_name or f"User{user_id}",
+            "username": username or f"user{user_id}",
+            "language_code": language_code,
+        }
         return {k: v for k, v in user.items() if v is not None}
 
     def _bot_message(self, p: JSON, **content: Any) -> JSON:
         chat = self._chat(p.get("chat_id", 0))
-        reply_id = (p.get("reply_parameters") or {}).get("message_id") or p.get("reply_to_message_id")
+        reply_id = (p.get("reply_parameters") or {}).get("message_id") or p.get(
+            "reply_to_message_id"
+        )
         reply_to = self._messages.get((chat["id"], reply_id or 0))
-        message = self._store({"message_id": next(self._ids), "date": int(time.time()),
-                               "chat": chat, "from": self.bot, **content,
-                               "reply_to_message": self._reply_copy(reply_to),
-                               "reply_markup": self._inline_markup(p)})
+        message = self._store(
+            {
+                "message_id": next(self._ids),
+                "date": int(time.time()),
+                "chat": chat,
+                "from": self.bot,
+                **content,
+                "reply_to_message": self._reply_copy(reply_to),
+                "reply_markup": self._inline_markup(p),
+            }
+        )
         self._sent.append(message)
         return message
 
@@ -642,8 +823,11 @@ class FakeTelegram:
     def _forward_origin(forward: bool | JSON) -> JSON | None:
         if isinstance(forward, dict) or not forward:
             return forward or None
-        return {"type": "hidden_user", "sender_user_name": "Forwarded Sender",
-                "date": int(time.time()) - 3600}
+        return {
+            "type": "hidden_user",
+            "sender_user_name": "Forwarded Sender",
+            "date": int(time.time()) - 3600,
+        }
 
     def _summary(self) -> str:
         return ", ".join(c.method for c in self._calls if c.method != "getUpdates") or "none"
