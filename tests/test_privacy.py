@@ -4,6 +4,8 @@ Presidio analyzer with spaCy's French model; each language, Arabic included."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.privacy import PatternRedactor, PresidioRedactor, Redactor, make_redactor
 
@@ -161,3 +163,19 @@ def test_presidio_validates_card_numbers() -> None:
 def test_unknown_redactor_is_refused() -> None:
     with pytest.raises(ValueError, match="presidio"):
         make_redactor("nlp")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(list("ab AZ09@.+-_()'’\u200f\u200e\u202eاسميشارع٠١٢٣٤éÉ[]\n")),
+        max_size=120,
+    ),
+    language=st.sampled_from(["ar", "fr", "en"]),
+)
+def test_any_text_is_redacted_without_error_and_idempotently(
+    redactor: Redactor, text: str, language: str
+) -> None:
+    once = redactor.redact(text, language)
+    assert isinstance(once, str)
+    assert redactor.redact(once, language) == once
