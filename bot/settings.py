@@ -36,7 +36,7 @@ class Settings(BaseSettings):
 
     # Matching and evidence thresholds
     # On mUSE's similarity scale; re-tune (benchmarks/matching.py) when EMBEDDING_MODEL changes.
-    match_answer_threshold: float = Field(0.25, ge=0, le=1)
+    match_answer_threshold: float = Field(0.2, ge=0, le=1)
     match_review_threshold: float = Field(0.45, ge=0, le=1)
     match_min_margin: float = Field(0.0, ge=0, le=1)
     match_approved_threshold: float = Field(0.88, ge=0, le=1)

@@ -103,3 +103,12 @@ def keyword_pattern(keyword: str) -> str:
     left = " " if keyword[:1].isspace() else ""
     right = " " if keyword[-1:].isspace() else ""
     return f"{left}{core}{right}"
+
+
+def embedding_form(text: str) -> str:
+    """The text as the embedder should see it: a message written mostly in capitals ("BILL GATES
+    PUT CHIPS IN THE VACCINES") in lower case, which sentence encoders read far better."""
+    cased = [ch for ch in text if ch.isalpha() and ch.lower() != ch.upper()]
+    if len(cased) >= 20 and sum(ch.isupper() for ch in cased) >= 0.6 * len(cased):
+        return text.lower()
+    return text

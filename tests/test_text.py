@@ -29,3 +29,15 @@ def test_detect_language_three_languages_and_fallback() -> None:
     assert detect_language("الثوم لا يحمي من فيروس كورونا") == "ar"
     assert detect_language("wallah el 9ahwa t3alej el corona ya3ni") == "ar"
     assert detect_language("😀😀", fallback="fr") == "fr"
+
+
+def test_shouted_messages_are_embedded_in_lower_case() -> None:
+    from knowledge_base.text import embedding_form
+
+    shout = "URGENT!!! BILL GATES HAS PUT NANO CHIPS INSIDE THE VACCINES"
+    assert embedding_form(shout) == shout.lower()
+    normal = "Bill Gates put chips in the vaccines, says my WhatsApp group"
+    assert embedding_form(normal) == normal
+    assert embedding_form("OK 5G") == "OK 5G"  # too short to be shouting
+    arabic = "عاجل: الثوم يعالج كورونا COVID"
+    assert embedding_form(arabic) == arabic

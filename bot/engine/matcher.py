@@ -17,7 +17,7 @@ import numpy as np
 
 from knowledge_base.factchecks import FactCheck, first_unmet
 from knowledge_base.store import VectorCollection
-from knowledge_base.text import match_form
+from knowledge_base.text import embedding_form, match_form
 
 Decision = Literal["answer", "review", "none"]
 
@@ -77,7 +77,7 @@ class ClaimMatcher:
             self._owners = owners
 
     def embed(self, text: str) -> list[float]:
-        return self.collection.embeddings.embed_query(text)
+        return self.collection.embeddings.embed_query(embedding_form(text))
 
     def candidates(self, text: str, vector: list[float] | None = None) -> list[tuple[str, float]]:
         """Fact-check ids with their best phrasing's similarity, best first."""
