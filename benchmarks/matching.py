@@ -30,7 +30,7 @@ EXAMPLES = Path(__file__).parent.parent / "knowledge_base" / "sources" / "exampl
 
 def load(set_name: str) -> list[dict]:
     names = (
-        ["dev", "test", "holdout", "final", "round4", "round5", "round6", "round7", "round8"]
+        ["dev", "test", "holdout", "final", "round4", "round5", "round6", "round7", "round8", "round9"]
         if set_name == "all"
         else [set_name]
     )
@@ -84,7 +84,7 @@ def main() -> int:
     parser.add_argument(
         "--set",
         default="dev",
-        choices=["dev", "test", "holdout", "final", "round4", "round5", "round6", "round7", "round8", "all"],
+        choices=["dev", "test", "holdout", "final", "round4", "round5", "round6", "round7", "round8", "round9", "all"],
     )
     parser.add_argument("--details", type=Path, help="write one JSON line per message here")
     parser.add_argument("--no-baseline", action="store_true")
