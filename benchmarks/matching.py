@@ -1,6 +1,6 @@
 """Matching benchmark: right fact-check and verdict per language, abstention, triage, latency.
 
-Usage: python benchmarks/matching.py [--set dev|...|round7|all] [--details FILE]
+Usage: python benchmarks/matching.py [--set dev|...|round9|all] [--details FILE]
 Reads rumours_<set>_<lang>.jsonl from benchmarks/data (rounds never measured before: the honest
 measure) or knowledge_base/sources/examples (earlier rounds: used to write the rules and to train
 the triage model, so their figures are training figures). Uses the index in DATA_DIR (build it
