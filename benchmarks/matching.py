@@ -1,6 +1,6 @@
 """Matching benchmark: right fact-check and verdict per language, abstention, triage, latency.
 
-Usage: python benchmarks/matching.py [--set dev|...|round9|all] [--details FILE]
+Usage: python benchmarks/matching.py [--set dev|...|round10|all] [--details FILE]
 Reads rumours_<set>_<lang>.jsonl from benchmarks/data (rounds never measured before: the honest
 measure) or knowledge_base/sources/examples (earlier rounds: used to write the rules and to train
 the triage model, so their figures are training figures). Uses the index in DATA_DIR (build it
@@ -30,7 +30,7 @@ EXAMPLES = Path(__file__).parent.parent / "knowledge_base" / "sources" / "exampl
 
 def load(set_name: str) -> list[dict]:
     names = (
-        ["dev", "test", "holdout", "final", "round4", "round5", "round6", "round7", "round8", "round9"]
+        ["dev", "test", "holdout", "final", "round4", "round5", "round6", "round7", "round8", "round9", "round10"]
         if set_name == "all"
         else [set_name]
     )
@@ -84,7 +84,7 @@ def main() -> int:
     parser.add_argument(
         "--set",
         default="dev",
-        choices=["dev", "test", "holdout", "final", "round4", "round5", "round6", "round7", "round8", "round9", "all"],
+        choices=["dev", "test", "holdout", "final", "round4", "round5", "round6", "round7", "round8", "round9", "round10", "all"],
     )
     parser.add_argument("--details", type=Path, help="write one JSON line per message here")
     parser.add_argument("--no-baseline", action="store_true")
