@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from telegram.ext import Application
 
@@ -22,6 +20,7 @@ from bot.review.models import AuditEntry, Base, Draft, Request, User
 from bot.review.repository import ReviewRepository
 from bot.telegram.callbacks import ButtonData, CallbackSigner
 from bot.telegram.context import KEY, BotServices
+from tests import test_bot_e2e
 from tests.telegram_fake import FakeTelegram
 from tests.test_bot_e2e import (
     ADMIN,
@@ -34,12 +33,15 @@ from tests.test_bot_e2e import (
     STRANGER,
     UNCOVERED,
     buttons,
-    make_world,
     review_post,
     running,
     texts,
     wait_text,
 )
+
+# The same fixtures as the bot's end-to-end tests: the fake Bot API and a running bot world.
+fake = test_bot_e2e.fake
+world = test_bot_e2e.world
 
 OTHER_CLAIM = "Sleeping with a fan on at night can kill you, share with family"
 GROUP = -1_000_555  # an ordinary group the bot was added to
@@ -49,19 +51,6 @@ ADMIN_ONLY = "reserved for administrators"
 STALE = "no longer valid"
 FORGED = "This button is not valid."
 BAN_USAGE = "Usage: /ban USER_ID or /unban USER_ID"
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    with FakeTelegram() as server:
-        yield server
-
-
-@pytest.fixture
-def world(tmp_path: Path, fake: FakeTelegram) -> dict[str, Any]:
-    return make_world(tmp_path, fake)
 
 
 def snapshot(repo: ReviewRepository) -> dict[str, list[tuple[Any, ...]]]:
