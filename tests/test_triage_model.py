@@ -136,3 +136,13 @@ def test_the_trained_model_leaves_rumours_alone(real_services: Services) -> None
     ):
         probs = model.probabilities(real_services.engine.matcher.embed(text))
         assert probs["claim"] > 0.5, (text, probs)
+
+
+def test_a_corrupt_saved_model_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / "triage_model.npz").write_bytes(b"\x00not a model\xff" * 64)
+    examples = load_examples()[:300]
+    model = triage_model(build_embeddings("hash"), "hash-corrupt", tmp_path, examples)
+    assert model is not None
+    assert TriageModel.load(tmp_path / "triage_model.npz").key == model_key(
+        "hash-corrupt", examples
+    )
