@@ -28,12 +28,18 @@ DATA = Path(__file__).parent / "data"  # rounds not measured yet
 EXAMPLES = Path(__file__).parent.parent / "knowledge_base" / "sources" / "examples"
 
 
+def set_names() -> list[str]:
+    """Every round on disk (`rumours_<round>_<lang>.jsonl` in either folder), dev first."""
+    names = {
+        p.name.split("_")[1]
+        for folder in (DATA, EXAMPLES)
+        for p in folder.glob("rumours_*_*.jsonl")
+    }
+    return sorted(names, key=lambda n: (n != "dev", n.startswith("round"), len(n), n))
+
+
 def load(set_name: str) -> list[dict]:
-    names = (
-        ["dev", "test", "holdout", "final", "round4", "round5", "round6", "round7", "round8", "round9", "round10"]
-        if set_name == "all"
-        else [set_name]
-    )
+    names = set_names() if set_name == "all" else [set_name]
     rows = []
     for name in names:
         for path in sorted(
@@ -84,7 +90,7 @@ def main() -> int:
     parser.add_argument(
         "--set",
         default="dev",
-        choices=["dev", "test", "holdout", "final", "round4", "round5", "round6", "round7", "round8", "round9", "round10", "all"],
+        choices=[*set_names(), "all"],
     )
     parser.add_argument("--details", type=Path, help="write one JSON line per message here")
     parser.add_argument("--no-baseline", action="store_true")
