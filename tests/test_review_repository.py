@@ -96,11 +96,13 @@ def receive(
 
 
 def test_users_get_an_opaque_reference_and_a_language(repo: ReviewRepository) -> None:
-    user = repo.user(42, 42)
-    assert user.ref.startswith("U-") and "42" not in user.ref
-    assert repo.user(42, 42).id == user.id
-    repo.set_language(42, 42, "ar")
-    assert repo.user(42, 42).language == "ar"
+    # An id longer than the reference's 8 random hex digits, so it cannot show up in it by chance.
+    telegram_id = 987654321
+    user = repo.user(telegram_id, telegram_id)
+    assert user.ref.startswith("U-") and str(telegram_id) not in user.ref
+    assert repo.user(telegram_id, telegram_id).id == user.id
+    repo.set_language(telegram_id, telegram_id, "ar")
+    assert repo.user(telegram_id, telegram_id).language == "ar"
 
 
 def test_a_redelivered_update_is_recorded_once(repo: ReviewRepository) -> None:
