@@ -1,6 +1,6 @@
 """Matching benchmark: right fact-check and verdict per language, abstention, triage, latency.
 
-Usage: python benchmarks/matching.py [--set dev|...|round10|all] [--details FILE]
+Usage: python benchmarks/matching.py [--set dev|...|round12|all [ROUND ...]] [--details FILE]
 Reads rumours_<set>_<lang>.jsonl from benchmarks/data (rounds never measured before: the honest
 measure) or knowledge_base/sources/examples (earlier rounds: used to write the rules and to train
 the triage model, so their figures are training figures). Uses the index in DATA_DIR (build it
@@ -89,13 +89,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--set",
-        default="dev",
+        nargs="+",
+        default=["dev"],
         choices=[*set_names(), "all"],
+        help="one or more rounds (pooled), or all",
     )
     parser.add_argument("--details", type=Path, help="write one JSON line per message here")
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
-    rows = load(args.set)
+    rows = [row for name in args.set for row in load(name)]
     if not rows:
         print(f"no rumour set found in {DATA}", file=sys.stderr)
         return 2
@@ -139,7 +141,7 @@ def main() -> int:
             }
         )
     print(
-        f"# matching benchmark, set={args.set}, {len(rows)} messages, "
+        f"# matching benchmark, set={'+'.join(args.set)}, {len(rows)} messages, "
         f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}"
     )
     print(
