@@ -359,7 +359,11 @@ PLANTED = {
         ("id", "Medical record number {} says I have diabetes", ["MRN20451789"]),
         ("name", "My name is {}, does lemon cure cancer?", ["John Smith", "Mary O'Brien"]),
         ("name", "Mrs {} told us garlic cures covid", ["Adeyemi", "Fatima Khan"]),
-        ("name (no cue)", "My neighbour {} says lemon cures cancer", ["John Smith", "Mary O'Brien"]),
+        (
+            "name (no cue)",
+            "My neighbour {} says lemon cures cancer",
+            ["John Smith", "Mary O'Brien"],
+        ),
         ("address", "The clinic at {} sells the cure", ["221B Baker Street, London"]),
         ("address", "I live at {} and the 5G mast is next door", ["14 Oxford Road"]),
     ],
@@ -399,9 +403,17 @@ PLANTED = {
         ),
         ("id", "رقم بطاقتي الوطنية {} والطبيب رفضني", ["AB123456", "29801011234567"]),
         ("id", "رقم الملف الطبي {} يقول إني مريض", ["MRN7788991"]),
-        ("name", "اسمي {} وأريد أن أعرف هل الليمون يعالج السرطان", ["فاطمة الزهراء", "محمد بن علي"]),
+        (
+            "name",
+            "اسمي {} وأريد أن أعرف هل الليمون يعالج السرطان",
+            ["فاطمة الزهراء", "محمد بن علي"],
+        ),
         ("name", "الدكتورة {} قالت إن الثوم يعالج كورونا", ["سعاد"]),
-        ("name (no cue)", "جارتي {} تقول إن الليمون يعالج السرطان", ["فاطمة الزهراء", "محمد بن علي"]),
+        (
+            "name (no cue)",
+            "جارتي {} تقول إن الليمون يعالج السرطان",
+            ["فاطمة الزهراء", "محمد بن علي"],
+        ),
         ("address", "الصيدلية في {} تبيع الدواء", ["شارع الحبيب بورقيبة 15، تونس"]),
         ("address", "أسكن في {} وبرج الجيل الخامس قدامي", ["زنقة الأمل رقم 7"]),
     ],
@@ -417,7 +429,18 @@ def _gone(value: str, out: str) -> bool:
     if value in out or (_digits(value).strip() and _digits(value) in out):
         return False
     words = [w.strip(",.") for w in value.split() if len(w.strip(",.")) >= 3 and not w.isdigit()]
-    kept_context = {"Street", "Road", "rue", "avenue", "London", "Paris", "تونس", "شارع", "زنقة", "رقم"}
+    kept_context = {
+        "Street",
+        "Road",
+        "rue",
+        "avenue",
+        "London",
+        "Paris",
+        "تونس",
+        "شارع",
+        "زنقة",
+        "رقم",
+    }
     return not any(w in out.split() for w in words if w not in kept_context)
 
 

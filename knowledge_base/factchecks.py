@@ -40,7 +40,7 @@ class ClaimText(BaseModel):
 
     claim: str = Field(min_length=1, max_length=4096)
     variants: list[str] = Field(default_factory=list, max_length=20)
-    keywords: list[str] = Field(default_factory=list, max_length=40)
+    keywords: list[str] = Field(default_factory=list, max_length=60)
     explanation: str = Field(min_length=1, max_length=4096)
 
     @field_validator("keywords")

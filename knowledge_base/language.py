@@ -12,7 +12,10 @@ SUPPORTED = ("ar", "fr", "en")
 DEFAULT_LANGUAGE = "en"
 # Arabic written in Latin letters ("arabizi") uses digits for Arabic sounds: 3 (ع), 7 (ح), 9 (ق).
 _ARABIZI = re.compile(
-    r"\b[a-z]*[379][a-z]+\b|\b(?:wallah|inshallah|yalla|habibi|mashallah|ya3ni|bzaf|wesh|kifach|chou|shu|mech|mish|3lach)\b"
+    r"\b[a-z]*[379][a-z]+\b"  # 3alej, 7abibi, ma3a
+    r"|\b[a-z]+[25689][a-z]+\b"  # bt5allik, so2al, ba6n: a digit between letters
+    r"|\b[a-z]{2,}[37]\b"  # btotla3, sa7: a final ع or ح
+    r"|\b(?:wallah|inshallah|yalla|habibi|mashallah|ya3ni|bzaf|wesh|kifach|chou|shu|mech|mish|3lach)\b"
 )
 _FRENCH_HINTS = re.compile(r"[éèêàçùûôî]|\b(?:le|la|les|des|est|une|pour|avec|qui|pas|c'est|ça)\b")
 

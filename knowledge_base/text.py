@@ -22,6 +22,13 @@ _ARABIC_FOLD = str.maketrans(
         "ة": "ه",
         "ک": "ك",
         "ی": "ي",
+        # Persian letters typed for sounds Arabic script lacks (Iraqi گ "g", Maghrebi ڤ "v"):
+        # many writers use the plain letter instead, so fold them to it.
+        "گ": "ك",
+        "ڭ": "ك",
+        "ڤ": "ف",
+        "پ": "ب",
+        "چ": "ج",
         "٠": "0",
         "١": "1",
         "٢": "2",

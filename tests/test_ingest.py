@@ -133,8 +133,10 @@ def test_ingests_markdown_text_html_and_pdf(services: Services, corpus: Path) ->
             assert meta["publisher"] == "WHO"
             assert meta["language"] == "en"
             assert meta["trust_tier"] == "2"
-    html_text = " ".join(text for _, text, _ in passages_of(services, source_id_for(
-        str((corpus / "flu.html").resolve()))))
+    html_text = " ".join(
+        text
+        for _, text, _ in passages_of(services, source_id_for(str((corpus / "flu.html").resolve())))
+    )
     assert "do not index me" not in html_text
     assert "Copyright footer" not in html_text
     assert "Home | About" not in html_text

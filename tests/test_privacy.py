@@ -165,7 +165,9 @@ def test_unknown_redactor_is_refused() -> None:
         make_redactor("nlp")
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     text=st.text(
         alphabet=st.sampled_from(list("ab AZ09@.+-_()'’\u200f\u200e\u202eاسميشارع٠١٢٣٤éÉ[]\n")),

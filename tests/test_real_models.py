@@ -43,6 +43,20 @@ def test_cross_lingual_matching_with_the_default_embedders(
     assert outcome.matched_fact_check["id"] == expected
 
 
+def test_arabizi_rumours_are_answered(real_services: Services) -> None:
+    # Neither message writes an Arabic keyword of its fact-check in Arabic script: "namus"
+    # (ناموس, mosquito; a spelling none of its keywords has) and "kmama" (كمامة, mask) are recognised by their consonant skeleton.
+    mosquito = real_services.engine.check(
+        "howa el namus momken yena2al el AIDS? law 3ad wa7ed 3ando we ba3deen 3adny ana"
+    )
+    assert mosquito.language == "ar"
+    assert (mosquito.matched_fact_check or {}).get("id") == "hiv-mosquitoes", mosquito.to_dict()
+    mask = real_services.engine.check(
+        "el kmame bt5allik tetnaffas el CO2 elli btotla3 menak w bt2allel el oxygen bel dam"
+    )
+    assert (mask.matched_fact_check or {}).get("id") == "masks-co2", mask.to_dict()
+
+
 def test_arabic_rumour_ranks_the_right_fact_check_first(real_services: Services) -> None:
     ranked = real_services.engine.matcher.candidates(
         "الهواتف وأبراج الجيل الخامس تنشر فيروس كورونا"

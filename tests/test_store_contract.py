@@ -62,8 +62,10 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
                 break
             except Exception:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"chroma run did not answer in {START_TIMEOUT_S:g} s:\n"
-                                f"{log_path.read_text()}")
+                    pytest.fail(
+                        f"chroma run did not answer in {START_TIMEOUT_S:g} s:\n"
+                        f"{log_path.read_text()}"
+                    )
                 time.sleep(0.1)
         yield "127.0.0.1", port
     finally:
@@ -82,9 +84,7 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> ClientAPI:
 
 
 def open_kb(client: ClientAPI, match: str = "hash") -> KnowledgeBase:
-    return KnowledgeBase(
-        client, build_embeddings(match, symmetric=True), build_embeddings("hash")
-    )
+    return KnowledgeBase(client, build_embeddings(match, symmetric=True), build_embeddings("hash"))
 
 
 class TestStoreContract:
@@ -120,8 +120,14 @@ class TestStoreContract:
         before = kb.fact_checks.count()
         en = check.claims["en"]
         changed = check.model_copy(
-            update={"claims": {**check.claims, "en": en.model_copy(
-                update={"variants": [*en.variants[1:], f"{en.claim} (new wording)"]})}}
+            update={
+                "claims": {
+                    **check.claims,
+                    "en": en.model_copy(
+                        update={"variants": [*en.variants[1:], f"{en.claim} (new wording)"]}
+                    ),
+                }
+            }
         )
         added, removed = kb.upsert_fact_checks([changed])
         assert added == 1
@@ -160,7 +166,9 @@ class TestStoreContract:
 
         assert sorted(kb.passages.ids_where({"source_id": "src-a"})) == ["p-malaria", "p-measles"]
         rows = {id_: (text, meta) for id_, text, meta in kb.passages.all()}
-        assert rows == {id_: (text, meta) for id_, text, meta in zip(ids, texts, metas, strict=True)}
+        assert rows == {
+            id_: (text, meta) for id_, text, meta in zip(ids, texts, metas, strict=True)
+        }
         [(id_, text, meta, vec)] = kb.passages.get_with_vectors(["p-hands"])
         assert (id_, text, meta) == ("p-hands", texts[2], metas[2])
         assert list(vec) == pytest.approx(kb.passages.embeddings.embed_documents([texts[2]])[0])
@@ -180,19 +188,36 @@ class TestStoreContract:
         kb = open_kb(client)
         assert kb.sources.get("src-1") is None
         assert kb.sources.all() == []
-        kb.sources.put("src-2", {"location": "/b.md", "publisher": "CDC", "added": "2026-02-01",
-                                 "chunks": 4, "title": None})
-        kb.sources.put("src-1", {"location": "/a.md", "publisher": "WHO", "added": "2026-01-01",
-                                 "chunks": 2})
+        kb.sources.put(
+            "src-2",
+            {
+                "location": "/b.md",
+                "publisher": "CDC",
+                "added": "2026-02-01",
+                "chunks": 4,
+                "title": None,
+            },
+        )
+        kb.sources.put(
+            "src-1", {"location": "/a.md", "publisher": "WHO", "added": "2026-01-01", "chunks": 2}
+        )
         assert kb.sources.get("src-2") == {
-            "location": "/b.md", "publisher": "CDC", "added": "2026-02-01", "chunks": 4
+            "location": "/b.md",
+            "publisher": "CDC",
+            "added": "2026-02-01",
+            "chunks": 4,
         }
         assert [r["source_id"] for r in kb.sources.all()] == ["src-1", "src-2"]  # by date added
         assert kb.sources.all()[0]["publisher"] == "WHO"
-        kb.sources.put("src-1", {"location": "/a.md", "publisher": "UNICEF", "added": "2026-01-01",
-                                 "chunks": 3})
+        kb.sources.put(
+            "src-1",
+            {"location": "/a.md", "publisher": "UNICEF", "added": "2026-01-01", "chunks": 3},
+        )
         assert kb.sources.get("src-1") == {
-            "location": "/a.md", "publisher": "UNICEF", "added": "2026-01-01", "chunks": 3
+            "location": "/a.md",
+            "publisher": "UNICEF",
+            "added": "2026-01-01",
+            "chunks": 3,
         }
         assert len(kb.sources.all()) == 2
         kb.sources.remove("src-1")
@@ -211,7 +236,9 @@ class TestStoreContract:
         assert "'hash'" in str(caught.value) and "'hash+hash'" in str(caught.value)
 
         unchecked = KnowledgeBase(
-            client, build_embeddings("hash+hash", symmetric=True), build_embeddings("hash"),
+            client,
+            build_embeddings("hash+hash", symmetric=True),
+            build_embeddings("hash"),
             check=False,
         )
         assert unchecked.fact_checks.count() == kb.fact_checks.count()
@@ -246,7 +273,9 @@ def test_services_ingest_and_list_through_the_server(
     assert summary.added == summary.chunks >= 1
     [record] = services.ingestor.list_sources()
     assert (record["source_id"], record["publisher"], record["title"]) == (
-        summary.source_id, "WHO", "Dengue"
+        summary.source_id,
+        "WHO",
+        "Dengue",
     )
     assert not settings.resolved_chroma_path.exists()  # nothing was written to disk
 

@@ -55,8 +55,12 @@ async def echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.message is not None
-    buttons = [[InlineKeyboardButton("Yes", callback_data="yes"),
-                InlineKeyboardButton("No", callback_data="no")]]
+    buttons = [
+        [
+            InlineKeyboardButton("Yes", callback_data="yes"),
+            InlineKeyboardButton("No", callback_data="no"),
+        ]
+    ]
     await update.message.reply_text("Is it true?", reply_markup=InlineKeyboardMarkup(buttons))
 
 
@@ -78,8 +82,13 @@ async def on_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 def build_app(fake: FakeTelegram, errors: list[BaseException]) -> App:
-    app = (ApplicationBuilder().token(TOKEN).base_url(fake.base_url)
-           .base_file_url(fake.base_file_url).build())
+    app = (
+        ApplicationBuilder()
+        .token(TOKEN)
+        .base_url(fake.base_url)
+        .base_file_url(fake.base_file_url)
+        .build()
+    )
     app.add_handler(CommandHandler("start", start))
     app.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, echo))
     app.add_handler(MessageHandler(filters.Document.ALL, on_document))
@@ -108,15 +117,17 @@ async def polling(fake: FakeTelegram, errors: list[BaseException]) -> AsyncItera
 
 
 # -- raw Bot API calls, for the protocol-level tests -----------------------------------------
-def api(fake: FakeTelegram, method: str, json_body: dict[str, Any] | None = None,
-        **params: Any) -> tuple[int, dict[str, Any]]:
+def api(
+    fake: FakeTelegram, method: str, json_body: dict[str, Any] | None = None, **params: Any
+) -> tuple[int, dict[str, Any]]:
     if json_body is not None:
         data, ctype = json.dumps(json_body).encode(), "application/json"
     else:
         form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
         data, ctype = urlencode(form).encode(), "application/x-www-form-urlencoded"
-    request = urllib.request.Request(f"{fake.base_url}{TOKEN}/{method}", data,
-                                     {"Content-Type": ctype})
+    request = urllib.request.Request(
+        f"{fake.base_url}{TOKEN}/{method}", data, {"Content-Type": ctype}
+    )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(request, timeout=10) as response:
@@ -160,8 +171,9 @@ def test_forwarded_unicode_message_in_a_group(fake: FakeTelegram) -> None:
     async def scenario() -> None:
         errors: list[BaseException] = []
         async with polling(fake, errors):
-            update_id = fake.push_message(USER, "الثوم يعالج الزكام؟ 🧄", chat_type="supergroup",
-                                          forward=True)
+            update_id = fake.push_message(
+                USER, "الثوم يعالج الزكام؟ 🧄", chat_type="supergroup", forward=True
+            )
             (sent,) = await fake.wait_for_async(lambda: fake.sent_messages())
         assert sent["text"] == "forwarded: الثوم يعالج الزكام؟ 🧄" and errors == []
         assert sent["chat"]["id"] < 0 and sent["chat"]["type"] == "supergroup"
@@ -213,8 +225,9 @@ def test_get_updates_offset_long_poll_and_redelivery(fake: FakeTelegram) -> None
     assert time.monotonic() - started < 2  # ...but wakes at once for a new update
 
     results: list[object] = []
-    poller = threading.Thread(target=lambda: results.append(update_ids(fake, offset=u3 + 1,
-                                                                        timeout=30)))
+    poller = threading.Thread(
+        target=lambda: results.append(update_ids(fake, offset=u3 + 1, timeout=30))
+    )
     poller.start()
     time.sleep(0.2)
     started = time.monotonic()
@@ -245,14 +258,24 @@ def test_request_decoding_and_errors(fake: FakeTelegram) -> None:
     status, body = api(fake, "sendMessage", json_body={"chat_id": 7, "text": "456"})
     assert status == 200 and body["result"]["message_id"] > 0
     assert [c.params for c in fake.calls("sendMessage")] == [
-        {"chat_id": 7, "text": "123", "reply_markup": markup}, {"chat_id": 7, "text": "456"}]
+        {"chat_id": 7, "text": "123", "reply_markup": markup},
+        {"chat_id": 7, "text": "456"},
+    ]
     assert api(fake, "sendMessage", chat_id=7, text="x" * 4097)[0] == 400
-    assert api(fake, "noSuchMethod") == (404, {"ok": False, "error_code": 404,
-                                               "description": "Not Found: method not found"})
+    assert api(fake, "noSuchMethod") == (
+        404,
+        {"ok": False, "error_code": 404, "description": "Not Found: method not found"},
+    )
     fake.fail_next("sendChatAction", status=429, retry_after=3)
-    assert api(fake, "sendChatAction", chat_id=7, action="typing") == (429, {
-        "ok": False, "error_code": 429, "description": "Too Many Requests: retry after 3",
-        "parameters": {"retry_after": 3}})
+    assert api(fake, "sendChatAction", chat_id=7, action="typing") == (
+        429,
+        {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 3",
+            "parameters": {"retry_after": 3},
+        },
+    )
     assert api(fake, "sendChatAction", chat_id=7, action="typing")[0] == 200
     assert api(fake, "setWebhook", url="http://127.0.0.1:9/hook", secret_token="s")[0] == 200
     assert fake.webhook is not None and fake.webhook["secret_token"] == "s"
@@ -309,7 +332,9 @@ def test_document_from_user_is_downloaded_and_answered(fake: FakeTelegram) -> No
         assert upload.data == BINARY[::-1] and upload.file_name == "reversed.bin"
         assert document["document"]["file_size"] == len(BINARY)
         methods = [c.method for c in fake.calls()]
-        assert methods.index("getFile") < methods.index("sendMessage") < methods.index("sendDocument")
+        assert (
+            methods.index("getFile") < methods.index("sendMessage") < methods.index("sendDocument")
+        )
 
     asyncio.run(scenario())
 
@@ -328,10 +353,16 @@ def test_webhook_mode_with_secret_token(fake: FakeTelegram) -> None:
             # Delivered before the bot listens (and before setWebhook): the helper retries with
             # the URL and secret of the bot's setWebhook, as Telegram does.
             delivery = asyncio.create_task(
-                fake.deliver_webhook_async(None, fake.message_update(USER, "via webhook")))
+                fake.deliver_webhook_async(None, fake.message_update(USER, "via webhook"))
+            )
             try:
-                await app.updater.start_webhook(listen="127.0.0.1", port=port, url_path="hook",
-                                                webhook_url=url, secret_token="s3cret")
+                await app.updater.start_webhook(
+                    listen="127.0.0.1",
+                    port=port,
+                    url_path="hook",
+                    webhook_url=url,
+                    secret_token="s3cret",
+                )
                 assert await delivery == 200
                 (sent,) = await fake.wait_for_async(lambda: fake.sent_messages(USER))
                 forged = fake.message_update(USER, "forged")

@@ -12,6 +12,13 @@ def test_normalise_for_match_folds_arabic_letter_variants() -> None:
     assert normalise_for_match("إنفلونزا") == normalise_for_match("انفلونزا")
 
 
+def test_normalise_for_match_folds_persian_letters_typed_for_arabic_sounds() -> None:
+    # Iraqi "البگ" (mosquitoes) is also typed "البك"; Maghrebi "ڤاكسان" also "فاكسان".
+    assert normalise_for_match("البگ") == normalise_for_match("البك")
+    assert normalise_for_match("ڤاكسان") == normalise_for_match("فاكسان")
+    assert normalise_for_match("پ چ ڭ") == "ب ج ك"
+
+
 def test_normalise_for_match_folds_latin_accents_case_and_letter_runs() -> None:
     assert normalise_for_match("Vaccinééé FAUXXXX") == "vaccinee fauxx"
     assert normalise_for_match("1000 mg") == "1000 mg"
@@ -29,6 +36,15 @@ def test_detect_language_three_languages_and_fallback() -> None:
     assert detect_language("الثوم لا يحمي من فيروس كورونا") == "ar"
     assert detect_language("wallah el 9ahwa t3alej el corona ya3ni") == "ar"
     assert detect_language("😀😀", fallback="fr") == "fr"
+
+
+def test_arabizi_is_told_by_digits_inside_or_closing_words() -> None:
+    assert detect_language("el kmame bt5allik tetnaffas el CO2 elli btotla3 menak") == "ar"
+    assert detect_language("Sa7 enno el mashi nos sa3a kel yom mnee7?") == "ar"
+    # Digits in product names and codes are not Arabizi.
+    assert detect_language(
+        "the 5G masts and my mp3 player raise CO2 levels, says covid19 page"
+    ) == ("en")
 
 
 def test_shouted_messages_are_embedded_in_lower_case() -> None:

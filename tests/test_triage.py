@@ -50,3 +50,34 @@ def test_personal_advice(text: str) -> None:
 @pytest.mark.parametrize("text", ["hello", "Bonjour !", "السلام عليكم", "thanks a lot"])
 def test_greetings(text: str) -> None:
     assert triage(text).category == "greeting"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Good morning o. Please who is behind this number? Are you a real doctor or a computer?",
+        "Allo! C'est quoi au juste ce bot-là? C'est-tu un vrai médecin qui répond ou une machine?",
+        "Salam aleykoum, vous êtes qui exactement? un vrai docteur ou bien c'est un robot?",
+        "السلام عليكم، انتو دكاترة حقيقيين ولا روبوت اللي يرد علينا؟",
+    ],
+)
+def test_questions_about_the_bot_whatever_their_length(text: str) -> None:
+    assert triage(text).category == "about_bot"
+
+
+def test_a_question_about_the_bot_gets_the_about_text(fake_services) -> None:
+    from bot.i18n import t
+
+    outcome = fake_services.engine.check("Are you a real doctor or a computer? Who runs this?")
+    assert outcome.category == "not_a_claim"
+    assert outcome.reply == t("reply.about", "en")
+    arabic = fake_services.engine.check("انتو دكاترة حقيقيين ولا روبوت؟ مين ورا هالرقم؟")
+    assert arabic.reply == t("reply.about", "ar")
+
+
+def test_a_farewell_opening_a_swiss_message_is_not_taken_for_self_harm() -> None:
+    # "Adieu" greets in Switzerland; a farewell at the end of a message still counts.
+    assert triage("Adieu à tous. Des parents font des rougeole parties, ça joue?").category == (
+        "claim"
+    )
+    assert triage("je n'ai plus de force pour continuer. adieu à tous").category == "emergency"

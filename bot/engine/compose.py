@@ -164,6 +164,11 @@ def help_reply(language: str) -> str:
     return t("reply.help", language)
 
 
+def about_reply(language: str) -> str:
+    """For "are you a real doctor or a computer?": what the service is, and that it is no doctor."""
+    return t("reply.about", language)
+
+
 def short_message_reply(language: str, suggestions: list[FactCheck]) -> str:
     parts = [t("reply.too_short", language)]
     if suggestions:

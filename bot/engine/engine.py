@@ -90,7 +90,7 @@ class FactCheckEngine:
             # Phrasings the cues miss: better an emergency number too many than one too few.
             reply = compose.emergency_reply(language, number, False)
             return Outcome(id, language, "emergency", None, "answered", reply, text=text)
-        match = self.matcher.match(text, vector)
+        match = self.matcher.match(text, vector, language)
         if match is not None and match.decision == "answer":
             return self._answered(id, language, text, match)
         if verdict.category == "personal_advice" or (
@@ -99,16 +99,13 @@ class FactCheckEngine:
         ):
             reply = compose.personal_advice_reply(language, number)
             return Outcome(id, language, "personal_advice", None, "answered", reply, text=text)
-        if verdict.category == "greeting":
-            return Outcome(
-                id,
-                language,
-                "not_a_claim",
-                None,
-                "answered",
-                compose.help_reply(language),
-                text=text,
+        if verdict.category in ("greeting", "about_bot"):
+            reply = (
+                compose.about_reply(language)
+                if verdict.category == "about_bot"
+                else compose.help_reply(language)
             )
+            return Outcome(id, language, "not_a_claim", None, "answered", reply, text=text)
         if len(content_words(text)) <= SHORT_MESSAGE_WORDS:
             suggestions = self._suggestions(text)
             reply = compose.short_message_reply(language, suggestions)

@@ -15,6 +15,12 @@ from typing import Literal
 
 import numpy as np
 
+from knowledge_base.arabizi import (
+    common_skeletons,
+    keyword_skeletons,
+    message_skeletons,
+    skeleton_met,
+)
 from knowledge_base.factchecks import FactCheck, first_unmet
 from knowledge_base.store import VectorCollection
 from knowledge_base.text import embedding_form, match_form
@@ -54,16 +60,34 @@ class ClaimMatcher:
         self.collection = collection
         self.records = records
         self.thresholds = thresholds or MatchThresholds()
+        # Phrasings ranked: a fact-check none of whose phrasings is among the closest `depth` is
+        # not considered. Searching them all rescued a few long messages but let as many
+        # uncovered ones reach a far-off fact-check whose loose rules they met.
         self.depth = depth
         # Keyword rules normalised once, not for every message.
         self._groups = {fc_id: record.rule_groups() for fc_id, record in records.items()}
         self._excludes = {fc_id: record.exclude_stems() for fc_id, record in records.items()}
+        self._skeletons: dict[str, tuple[list[set[str]], set[str]]] = {}
+        self._common = common_skeletons(
+            [text.explanation for record in records.values() for text in record.claims.values()],
+            {stem for groups in self._groups.values() for group in groups for stem in group},
+        )
+        for fc_id in records:
+            self._index_skeletons(fc_id)
         # The fact-check collection is small (about a thousand phrasings): one matrix product in
         # memory ranks them all in well under a millisecond, against about ten for a Chroma query.
         self._owners: list[str] = []
         self._matrix = np.zeros((0, 0), dtype=np.float32)
         self._lock = threading.Lock()
         self._load(list(records))
+
+    def _index_skeletons(self, fc_id: str) -> None:
+        """Arabic keywords by consonant skeleton, for messages written in Arabizi."""
+        groups = self._groups[fc_id]
+        self._skeletons[fc_id] = (
+            [keyword_skeletons(group, self._common) for group in groups],
+            keyword_skeletons(self._excludes[fc_id], self._common),
+        )
 
     def _load(self, fc_ids: list[str]) -> None:
         rows = self.collection.vectors_where({"fact_check_id": {"$in": fc_ids}}) if fc_ids else []
@@ -102,29 +126,55 @@ class ClaimMatcher:
         self.records[record.id] = record
         self._groups[record.id] = record.rule_groups()
         self._excludes[record.id] = record.exclude_stems()
+        self._index_skeletons(record.id)
         self._load([record.id])
 
     def unmet_group(self, fc_id: str, form: str) -> int | None:
         """The first keyword-rule group of a fact-check that `form` (see `match_form`) misses."""
         return first_unmet(self._groups.get(fc_id, [set()]), form)
 
-    def rules_met(self, fc_id: str, form: str, score: float = 1.0) -> bool:
+    def rules_met(
+        self, fc_id: str, form: str, score: float = 1.0, arabizi: list[str] | None = None
+    ) -> bool:
+        """Every rule group met and no excluding stem present.
+
+        `arabizi`: consonant skeletons of the message's Latin words when it is Arabic written in
+        Latin letters (see `knowledge_base.arabizi`); an Arabic keyword with the same skeleton
+        counts as present, provided one group at least is met by a keyword as written.
+        """
         groups = self._groups.get(fc_id)
         if groups is None:
             return False
         if not groups[0]:  # an approved reply without keywords: similarity alone decides
             return score >= self.thresholds.approved
-        if any(stem in form for stem in self._excludes.get(fc_id, ())):
+        skeleton_groups, skeleton_excludes = self._skeletons[fc_id]
+        if any(stem in form for stem in self._excludes.get(fc_id, ())) or (
+            arabizi and skeleton_met(skeleton_excludes, arabizi)
+        ):
             return False
-        return first_unmet(groups, form) is None
+        exact = [any(stem in form for stem in group) for group in groups]
+        if all(exact):
+            return True
+        # Skeletons only fill in: one group at least must be met by a keyword as written.
+        return (
+            bool(arabizi)
+            and any(exact)
+            and all(
+                met or skeleton_met(skeleton_groups[index], arabizi)
+                for index, met in enumerate(exact)
+            )
+        )
 
-    def match(self, text: str, vector: list[float] | None = None) -> Match | None:
+    def match(
+        self, text: str, vector: list[float] | None = None, language: str | None = None
+    ) -> Match | None:
         ranked = self.candidates(text, vector)
         if not ranked:
             return None
         limits = self.thresholds
         form = match_form(text)
-        eligible = [(fc_id, s) for fc_id, s in ranked if self.rules_met(fc_id, form, s)]
+        arabizi = message_skeletons(form) if language == "ar" else []
+        eligible = [(fc_id, s) for fc_id, s in ranked if self.rules_met(fc_id, form, s, arabizi)]
         if eligible:
             (chosen_id, score), rest = eligible[0], eligible[1:]
             margin = score - (rest[0][1] if rest else 0.0)

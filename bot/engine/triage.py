@@ -12,7 +12,9 @@ message: "my son drank from the bleach bottle", but not "drinking bleach kills t
 way "can I take / give..." (`asks`) is a request for personal advice only about a `medicine`: "can I
 take ibuprofen while pregnant?", but not "can I give my baby honey?", a rumour to check. A `rumour`
 cue (a sharing formula, a "when someone has a stroke..." tip) vetoes emergency and personal cues, so
-forwarded first-aid hoaxes are checked as claims; self-harm cues are never vetoed.
+forwarded first-aid hoaxes are checked as claims; self-harm cues are never vetoed. A question
+about the bot itself (`about_bot`: "are you a real doctor or a computer?") is told what the service
+is, however long the message.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Cues:
     medicine: tuple[str, ...]
     rumour: tuple[str, ...]
     greeting: tuple[str, ...]
+    about_bot: tuple[str, ...]
     health: tuple[str, ...]
 
 
@@ -93,7 +96,7 @@ def _without(padded: str, patterns: tuple[str, ...]) -> str:
 
 @dataclass(frozen=True)
 class Triage:
-    category: str  # "emergency" | "personal_advice" | "greeting" | "claim"
+    category: str  # "emergency" | "personal_advice" | "greeting" | "about_bot" | "claim"
     self_harm: bool = False
 
 
@@ -119,6 +122,8 @@ def triage(text: str) -> Triage:
 
 
 def _greeting_or_claim(padded: str, c: Cues) -> Triage:
+    if _has(padded, c.about_bot):  # "are you a real doctor or a computer?", at any length
+        return Triage("about_bot")
     if len(padded.split()) <= 8 and _has(padded, c.greeting):
         # A short greeting or thanks, unless what is left around it asks about health ("hi, does
         # garlic cure covid?"); "thanks doctor" or "good night, sleep well" stay greetings.

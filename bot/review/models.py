@@ -127,7 +127,9 @@ class Delivery(Base):
     )
     chat_id: Mapped[int] = mapped_column(BigInteger, index=True)
     reply_to_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    kind: Mapped[str] = mapped_column(String(16))  # answer | holding | decision | correction | review
+    kind: Mapped[str] = mapped_column(
+        String(16)
+    )  # answer | holding | decision | correction | review
     text: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
