@@ -23,6 +23,9 @@ LANGUAGES: tuple[str, ...] = ("ar", "fr", "en")
 Verdict = Literal["false", "misleading", "true", "unproven"]
 SOURCES_DIR = Path(__file__).parent / "sources"
 FACT_CHECKS_DIR = SOURCES_DIR / "fact_checks"
+# Shared word lists ("@infertility") that `requires` groups and `excludes` of any fact-check can
+# name, so that a dialect word learnt for one topic serves every topic that says the same thing.
+LEXICON_FILE = "lexicon.yaml"
 
 
 class Citation(BaseModel):
@@ -64,7 +67,7 @@ class FactCheck(BaseModel):
     requires: list[list[str]] = Field(default_factory=list, max_length=4)
     # Stems that mark a different claim about the same entity ("folic acid gives twins" beside
     # "folic acid before pregnancy"): a message holding one is never answered with this check.
-    excludes: list[str] = Field(default_factory=list, max_length=40)
+    excludes: list[str] = Field(default_factory=list, max_length=80)
     origin: Literal["curated", "approved"] = "curated"
 
     @field_validator("requires")
@@ -183,14 +186,60 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_fact_check(path: Path) -> FactCheck:
-    """Parses and validates one file; raises FactCheckError naming the path and the field."""
+def load_lexicon(path: Path) -> dict[str, list[str]]:
+    """The shared word lists: a mapping of names to non-empty lists of stems (none if no file)."""
+    if not path.is_file():
+        return {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise FactCheckError(f"{path}: cannot be read as YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise FactCheckError(f"{path}: expected a mapping of names to lists of stems")
+    for name, stems in raw.items():
+        if not isinstance(stems, list) or not stems:
+            raise FactCheckError(f"{path}: {name}: expected a non-empty list of stems")
+        if not all(isinstance(stem, str) and stem.strip() for stem in stems):
+            raise FactCheckError(f"{path}: {name}: stems must be non-blank strings")
+    return {str(name): list(stems) for name, stems in raw.items()}
+
+
+def _expand(stems: object, lexicon: dict[str, list[str]], where: str) -> object:
+    """A list of stems with every "@name" replaced by that lexicon list (order kept, no repeats)."""
+    if not isinstance(stems, list):
+        return stems  # left for the schema to refuse
+    out: list[object] = []
+    for stem in stems:
+        if isinstance(stem, str) and stem.startswith("@"):
+            if stem[1:] not in lexicon:
+                known = ", ".join(f"@{name}" for name in sorted(lexicon)) or "none"
+                raise FactCheckError(f"{where}: unknown word list {stem!r} (known: {known})")
+            out.extend(lexicon[stem[1:]])
+        else:
+            out.append(stem)
+    return list(dict.fromkeys(out))
+
+
+def load_fact_check(path: Path, lexicon: dict[str, list[str]] | None = None) -> FactCheck:
+    """Parses and validates one file; raises FactCheckError naming the path and the field.
+
+    `lexicon`: the shared word lists; by default `lexicon.yaml` beside the file's folder.
+    """
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise FactCheckError(f"{path}: cannot be read as YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise FactCheckError(f"{path}: expected a mapping of fields at the top level")
+    if lexicon is None:
+        lexicon = load_lexicon(path.parent.parent / LEXICON_FILE)
+    if isinstance(raw.get("requires"), list):
+        raw["requires"] = [
+            _expand(group, lexicon, f"{path}: requires.{index}")
+            for index, group in enumerate(raw["requires"])
+        ]
+    if "excludes" in raw:
+        raw["excludes"] = _expand(raw["excludes"], lexicon, f"{path}: excludes")
     try:
         fact_check = FactCheck.model_validate(raw)
     except ValidationError as exc:
@@ -221,7 +270,8 @@ def load_fact_checks(directory: Path = FACT_CHECKS_DIR) -> list[FactCheck]:
     """Loads every `*.yaml` of a folder, refusing the whole set on the first bad file."""
     if not directory.is_dir():
         raise FactCheckError(f"{directory}: fact-check folder not found")
-    checks = [load_fact_check(path) for path in sorted(directory.glob("*.yaml"))]
+    lexicon = load_lexicon(directory.parent / LEXICON_FILE)
+    checks = [load_fact_check(path, lexicon) for path in sorted(directory.glob("*.yaml"))]
     if not checks:
         raise FactCheckError(f"{directory}: contains no fact-check (*.yaml) files")
     return checks

@@ -148,3 +148,50 @@ def test_shipped_excludes_keep_hard_negatives_out() -> None:
     assert not checks["folic-acid-pregnancy"].rules_met(
         "Folic acid before pregnancy gives you twins"
     )
+
+
+def test_rules_can_name_a_shared_word_list(tmp_path: Path) -> None:
+    folder = tmp_path / "fact_checks"
+    folder.mkdir()
+    (tmp_path / "lexicon.yaml").write_text("cure: [heal, cures, guérit, يعالج]\n", encoding="utf-8")
+    path = folder / "demo-topic.yaml"
+    path.write_text(VALID.replace("claims:\n", 'requires: [["@cure", remedy]]\nclaims:\n'))
+    check = load_fact_checks(folder)[0]
+    assert check.requires == [["heal", "cures", "guérit", "يعالج", "remedy"]]
+    assert check.rules_met("garlic heals the demo disease")
+    assert not check.rules_met("garlic smells strong")
+
+
+def test_an_unknown_word_list_is_refused_with_path_and_field(tmp_path: Path) -> None:
+    folder = tmp_path / "fact_checks"
+    folder.mkdir()
+    (tmp_path / "lexicon.yaml").write_text("cure: [heal]\n", encoding="utf-8")
+    path = folder / "demo-topic.yaml"
+    path.write_text(VALID.replace("claims:\n", 'requires: [["@cures"]]\nclaims:\n'))
+    with pytest.raises(FactCheckError) as error:
+        load_fact_checks(folder)
+    assert str(path) in str(error.value)
+    assert "requires.0" in str(error.value) and "@cures" in str(error.value)
+    assert "@cure" in str(error.value)  # the known lists are named
+
+
+@pytest.mark.parametrize("content", ["[heal]", "cure: []", "cure: [' ']", "cure: [heal"])
+def test_a_bad_word_list_file_is_refused(tmp_path: Path, content: str) -> None:
+    folder = tmp_path / "fact_checks"
+    folder.mkdir()
+    (tmp_path / "lexicon.yaml").write_text(content, encoding="utf-8")
+    (folder / "demo-topic.yaml").write_text(VALID)
+    with pytest.raises(FactCheckError, match=r"lexicon\.yaml"):
+        load_fact_checks(folder)
+
+
+def test_a_word_learnt_once_serves_every_topic_naming_the_list() -> None:
+    # Taglish "baog" (sterile) is in the shared infertility list, named by three vaccine topics.
+    checks = {check.id: check for check in load_fact_checks()}
+    assert checks["hpv-vaccine-infertility"].rules_met(
+        "sabi ng mga nanay magiging baog daw ang mga bata dahil sa HPV vaccine"
+    )
+    assert checks["covid-vaccine-infertility"].rules_met(
+        "ayaw niya ng covid vaccine kasi baka maging baog siya"
+    )
+    assert checks["polio-vaccine-sterility"].rules_met("the polio drops will make our boys baog")

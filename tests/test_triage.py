@@ -17,7 +17,18 @@ def test_emergencies(text: str) -> None:
     assert triage(text).category == "emergency"
 
 
-@pytest.mark.parametrize("text", ["I want to kill myself", "j'ai envie de mourir", "بدي موت خلص"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I want to kill myself",
+        "j'ai envie de mourir",
+        "بدي موت خلص",
+        # Said without the words "die" or "kill": gathering pills, "better off without me".
+        "I've been collecting my mum's sleeping tablets. Nobody would notice if I'm gone",
+        "الليلة جمعت كل حبوب أمي وحاسس إنو الكل أحسن بلاي",
+        "ma3adech n7ess b 7atta 7aja, n7eb nmout w nartee7",
+    ],
+)
 def test_self_harm_is_an_emergency_with_its_own_guidance(text: str) -> None:
     result = triage(text)
     assert result.category == "emergency" and result.self_harm
