@@ -186,16 +186,22 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_lexicon(path: Path) -> dict[str, list[str]]:
-    """The shared word lists: a mapping of names to non-empty lists of stems (none if no file)."""
-    if not path.is_file():
-        return {}
+def _read_mapping(path: Path, what: str) -> dict:
+    """A YAML file holding a mapping; FactCheckError naming the path otherwise."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise FactCheckError(f"{path}: cannot be read as YAML: {exc}") from exc
     if not isinstance(raw, dict):
-        raise FactCheckError(f"{path}: expected a mapping of names to lists of stems")
+        raise FactCheckError(f"{path}: expected a mapping of {what}")
+    return raw
+
+
+def load_lexicon(path: Path) -> dict[str, list[str]]:
+    """The shared word lists: a mapping of names to non-empty lists of stems (none if no file)."""
+    if not path.is_file():
+        return {}
+    raw = _read_mapping(path, "names to lists of stems")
     for name, stems in raw.items():
         if not isinstance(stems, list) or not stems:
             raise FactCheckError(f"{path}: {name}: expected a non-empty list of stems")
@@ -225,12 +231,7 @@ def load_fact_check(path: Path, lexicon: dict[str, list[str]] | None = None) -> 
 
     `lexicon`: the shared word lists; by default `lexicon.yaml` beside the file's folder.
     """
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise FactCheckError(f"{path}: cannot be read as YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise FactCheckError(f"{path}: expected a mapping of fields at the top level")
+    raw = _read_mapping(path, "fields at the top level")
     if lexicon is None:
         lexicon = load_lexicon(path.parent.parent / LEXICON_FILE)
     if isinstance(raw.get("requires"), list):
