@@ -11,6 +11,10 @@ from bot.engine.triage import triage
         "ابني بلع كلور الحقوني",
         "My dad is having a stroke his face is drooping",
         "elle ne respire plus !!",
+        # Patois and Arabizi: a stab wound, chest pain, a child who drank bleach.
+        "HELP mi bredda get stab inna him leg an blood a gush out",
+        "baba 3ando wja3 kbir f sdrou w ma y9derch yetnaffes mli7",
+        "khuya esgheer shrab min qar3at el klor w qa3ed ystafrig",
     ],
 )
 def test_emergencies(text: str) -> None:
