@@ -15,6 +15,7 @@ from bot.engine.triage import triage
         "HELP mi bredda get stab inna him leg an blood a gush out",
         "baba 3ando wja3 kbir f sdrou w ma y9derch yetnaffes mli7",
         "khuya esgheer shrab min qar3at el klor w qa3ed ystafrig",
+        "mon bébé vomit tout, ses yeux sont enfoncés, il se réveille presque pas",
     ],
 )
 def test_emergencies(text: str) -> None:
@@ -96,3 +97,11 @@ def test_a_farewell_opening_a_swiss_message_is_not_taken_for_self_harm() -> None
         "claim"
     )
     assert triage("je n'ai plus de force pour continuer. adieu à tous").category == "emergency"
+
+
+def test_otherwise_i_cannot_breathe_is_not_an_emergency() -> None:
+    # A nasal spray used for months "otherwise I can't breathe": a question, not an emergency.
+    assert triage(
+        "ça fait 2 ans que je mets du spray pour le nez sinon j'arrive pas à respirer, c'est grave?"
+    ).category == ("claim")
+    assert triage("j'arrive pas à respirer, aidez moi").category == "emergency"
