@@ -197,6 +197,12 @@ def _read_mapping(path: Path, what: str) -> dict:
     return raw
 
 
+def lexicon_path(fact_checks_dir: Path) -> Path:
+    """`lexicon.yaml` beside a fact-check folder, or the shipped one when there is none."""
+    beside = fact_checks_dir.parent / LEXICON_FILE
+    return beside if beside.is_file() else SOURCES_DIR / LEXICON_FILE
+
+
 def load_lexicon(path: Path) -> dict[str, list[str]]:
     """The shared word lists: a mapping of names to non-empty lists of stems (none if no file)."""
     if not path.is_file():
@@ -229,11 +235,12 @@ def _expand(stems: object, lexicon: dict[str, list[str]], where: str) -> object:
 def load_fact_check(path: Path, lexicon: dict[str, list[str]] | None = None) -> FactCheck:
     """Parses and validates one file; raises FactCheckError naming the path and the field.
 
-    `lexicon`: the shared word lists; by default `lexicon.yaml` beside the file's folder.
+    `lexicon`: the shared word lists; by default `lexicon.yaml` beside the file's folder, or the
+    shipped one (`lexicon_path`).
     """
     raw = _read_mapping(path, "fields at the top level")
     if lexicon is None:
-        lexicon = load_lexicon(path.parent.parent / LEXICON_FILE)
+        lexicon = load_lexicon(lexicon_path(path.parent))
     if isinstance(raw.get("requires"), list):
         raw["requires"] = [
             _expand(group, lexicon, f"{path}: requires.{index}")
@@ -271,7 +278,7 @@ def load_fact_checks(directory: Path = FACT_CHECKS_DIR) -> list[FactCheck]:
     """Loads every `*.yaml` of a folder, refusing the whole set on the first bad file."""
     if not directory.is_dir():
         raise FactCheckError(f"{directory}: fact-check folder not found")
-    lexicon = load_lexicon(directory.parent / LEXICON_FILE)
+    lexicon = load_lexicon(lexicon_path(directory))
     checks = [load_fact_check(path, lexicon) for path in sorted(directory.glob("*.yaml"))]
     if not checks:
         raise FactCheckError(f"{directory}: contains no fact-check (*.yaml) files")

@@ -185,6 +185,16 @@ def test_a_bad_word_list_file_is_refused(tmp_path: Path, content: str) -> None:
         load_fact_checks(folder)
 
 
+def test_a_folder_without_word_lists_uses_the_shipped_ones(tmp_path: Path) -> None:
+    # A copy of a few shipped fact-checks elsewhere (no lexicon.yaml beside it) still loads.
+    folder = tmp_path / "fact_checks"
+    folder.mkdir()
+    shipped = Path(__file__).parent.parent / "knowledge_base" / "sources" / "fact_checks"
+    (folder / "5g-covid.yaml").write_text((shipped / "5g-covid.yaml").read_text("utf-8"), "utf-8")
+    (check,) = load_fact_checks(folder)
+    assert "kowona" in check.requires[0]  # from the shipped @covid list
+
+
 def test_a_word_learnt_once_serves_every_topic_naming_the_list() -> None:
     # Taglish "baog" (sterile) is in the shared infertility list, named by three vaccine topics.
     checks = {check.id: check for check in load_fact_checks()}
