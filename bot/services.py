@@ -67,6 +67,7 @@ class Services:
                 answer=s.match_answer_threshold,
                 review=s.match_review_threshold,
                 min_margin=s.match_min_margin,
+                arabizi=s.match_arabizi_threshold,
                 approved=s.match_approved_threshold,
             ),
         )

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     match_answer_threshold: float = Field(0.2, ge=0, le=1)
     match_review_threshold: float = Field(0.45, ge=0, le=1)
     match_min_margin: float = Field(0.0, ge=0, le=1)
+    match_arabizi_threshold: float = Field(0.15, ge=0, le=1)
     match_approved_threshold: float = Field(0.88, ge=0, le=1)
     evidence_min_score: float = Field(0.35, ge=0, le=1)
     evidence_top_k: int = Field(3, ge=1, le=10)

@@ -72,3 +72,19 @@ def test_skeletons_alone_never_make_a_match(fake_services: Services) -> None:
     assert "BTL" in skeletons
     assert "BTL" in matcher._skeletons["honey-infants"][0][0]  # its key entity, by skeleton
     assert not matcher.rules_met("honey-infants", form, arabizi=skeletons)
+
+
+def test_arabizi_messages_are_answered_from_their_own_threshold(fake_services: Services) -> None:
+    from dataclasses import replace
+
+    matcher = fake_services.engine.matcher
+    matcher.depth = 10_000  # every fact-check: the fake embedder's ranking means nothing
+    # Thresholds no similarity can reach, except the Arabizi one.
+    matcher.thresholds = replace(matcher.thresholds, answer=1.01, arabizi=0.0)
+    arabizi = "howa el namus momken yena2al el AIDS? law 3ad wa7ed 3ando we ba3deen 3adny ana"
+    match = matcher.match(arabizi, language="ar")
+    assert match is not None and match.fact_check.id == "hiv-mosquitoes"
+    assert match.decision == "answer"
+    english = matcher.match("can a mosquito bite give you HIV?", language="en")
+    assert english is not None and english.fact_check.id == "hiv-mosquitoes"
+    assert english.decision == "review"

@@ -23,9 +23,11 @@ from knowledge_base.arabizi import (
 )
 from knowledge_base.factchecks import FactCheck, first_unmet
 from knowledge_base.store import VectorCollection
-from knowledge_base.text import embedding_form, match_form
+from knowledge_base.text import arabic_share, embedding_form, match_form
 
 Decision = Literal["answer", "review", "none"]
+# A message detected as Arabic with less Arabic script than this is Arabizi.
+ARABIZI_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class MatchThresholds:
     answer: float = 0.25
     review: float = 0.45
     min_margin: float = 0.0
+    # Arabic written in Latin letters ("Arabizi"), whose fact-check the embedders score low.
+    arabizi: float = 0.15
     # Clinician-approved replies carry no keyword rules: they need a near-repeat of the claim.
     approved: float = 0.88
 
@@ -178,8 +182,11 @@ class ClaimMatcher:
         if eligible:
             (chosen_id, score), rest = eligible[0], eligible[1:]
             margin = score - (rest[0][1] if rest else 0.0)
+            # The embedders read Arabizi poorly (its similarities run low): the rules weigh more.
+            in_latin = language == "ar" and arabic_share(text) < ARABIZI_SHARE
+            answer_at = limits.arabizi if in_latin else limits.answer
             decision: Decision = (
-                "answer" if score >= limits.answer and margin >= limits.min_margin else "review"
+                "answer" if score >= answer_at and margin >= limits.min_margin else "review"
             )
             runner_up = rest[0][0] if rest else None
             return Match(self.records[chosen_id], score, margin, True, decision, runner_up)
