@@ -36,8 +36,8 @@ _ARABIC_CLASSES = {
     "م": "M",
     "ن": "N",
 }  # fmt: skip
-# Long vowels, hamza carriers and ta marbuta: Arabizi writes them as any vowel or not at all.
-_ARABIC_SILENT = set("اأإآٱءئؤىوية")
+# Letters without a class (long vowels, hamza carriers, ta marbuta) are dropped: Arabizi writes
+# them as any vowel or not at all.
 
 _LATIN_DIGRAPHS = {
     "sh": "C", "ch": "C", "kh": "X", "gh": "G", "th": "T", "dh": "D",
@@ -77,7 +77,7 @@ def arabic_skeleton(word: str) -> str:
         word = word[2:]
     if word.endswith("ه"):  # ta marbuta after folding, or the pronoun suffix: a vowel in Arabizi
         word = word[:-1]
-    return "".join(_ARABIC_CLASSES.get(ch, "") for ch in word if ch not in _ARABIC_SILENT)
+    return "".join(_ARABIC_CLASSES.get(ch, "") for ch in word)
 
 
 def latin_skeleton(word: str) -> str:

@@ -10,6 +10,9 @@ from knowledge_base.text import arabic_share
 
 SUPPORTED = ("ar", "fr", "en")
 DEFAULT_LANGUAGE = "en"
+# A text with at least this share of Arabic-script letters is Arabic; an Arabic message with less
+# is Arabic written in Latin letters ("arabizi").
+ARABIC_SCRIPT_SHARE = 0.3
 # Arabic written in Latin letters ("arabizi") uses digits for Arabic sounds: 3 (ع), 7 (ح), 9 (ق).
 _ARABIZI = re.compile(
     r"\b[a-z]*[379][a-z]+\b"  # 3alej, 7abibi, ma3a
@@ -36,7 +39,7 @@ def _fasttext() -> Any:
 
 def detect_language(text: str, fallback: str = DEFAULT_LANGUAGE) -> str:
     """The most likely of ar/fr/en for a text; `fallback` when nothing can be told."""
-    if arabic_share(text) >= 0.3:
+    if arabic_share(text) >= ARABIC_SCRIPT_SHARE:
         return "ar"
     lowered = text.lower()
     if not any(ch.isalpha() for ch in lowered):

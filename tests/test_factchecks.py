@@ -150,12 +150,21 @@ def test_shipped_excludes_keep_hard_negatives_out() -> None:
     )
 
 
-def test_rules_can_name_a_shared_word_list(tmp_path: Path) -> None:
+def _folder_with_word_lists(tmp_path: Path, lexicon: str, requires: str = "") -> Path:
+    """A fact-check folder holding the demo topic, with `lexicon` as the lexicon.yaml beside it."""
     folder = tmp_path / "fact_checks"
     folder.mkdir()
-    (tmp_path / "lexicon.yaml").write_text("cure: [heal, cures, guérit, يعالج]\n", encoding="utf-8")
-    path = folder / "demo-topic.yaml"
-    path.write_text(VALID.replace("claims:\n", 'requires: [["@cure", remedy]]\nclaims:\n'))
+    (tmp_path / "lexicon.yaml").write_text(lexicon, encoding="utf-8")
+    (folder / "demo-topic.yaml").write_text(
+        VALID.replace("claims:\n", f"{requires}claims:\n"), encoding="utf-8"
+    )
+    return folder
+
+
+def test_rules_can_name_a_shared_word_list(tmp_path: Path) -> None:
+    folder = _folder_with_word_lists(
+        tmp_path, "cure: [heal, cures, guérit, يعالج]\n", 'requires: [["@cure", remedy]]\n'
+    )
     check = load_fact_checks(folder)[0]
     assert check.requires == [["heal", "cures", "guérit", "يعالج", "remedy"]]
     assert check.rules_met("garlic heals the demo disease")
@@ -163,11 +172,8 @@ def test_rules_can_name_a_shared_word_list(tmp_path: Path) -> None:
 
 
 def test_an_unknown_word_list_is_refused_with_path_and_field(tmp_path: Path) -> None:
-    folder = tmp_path / "fact_checks"
-    folder.mkdir()
-    (tmp_path / "lexicon.yaml").write_text("cure: [heal]\n", encoding="utf-8")
+    folder = _folder_with_word_lists(tmp_path, "cure: [heal]\n", 'requires: [["@cures"]]\n')
     path = folder / "demo-topic.yaml"
-    path.write_text(VALID.replace("claims:\n", 'requires: [["@cures"]]\nclaims:\n'))
     with pytest.raises(FactCheckError) as error:
         load_fact_checks(folder)
     assert str(path) in str(error.value)
@@ -177,10 +183,7 @@ def test_an_unknown_word_list_is_refused_with_path_and_field(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("content", ["[heal]", "cure: []", "cure: [' ']", "cure: [heal"])
 def test_a_bad_word_list_file_is_refused(tmp_path: Path, content: str) -> None:
-    folder = tmp_path / "fact_checks"
-    folder.mkdir()
-    (tmp_path / "lexicon.yaml").write_text(content, encoding="utf-8")
-    (folder / "demo-topic.yaml").write_text(VALID)
+    folder = _folder_with_word_lists(tmp_path, content)
     with pytest.raises(FactCheckError, match=r"lexicon\.yaml"):
         load_fact_checks(folder)
 

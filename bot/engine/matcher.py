@@ -22,12 +22,11 @@ from knowledge_base.arabizi import (
     skeleton_met,
 )
 from knowledge_base.factchecks import FactCheck, first_unmet
+from knowledge_base.language import ARABIC_SCRIPT_SHARE
 from knowledge_base.store import VectorCollection
 from knowledge_base.text import arabic_share, embedding_form, match_form
 
 Decision = Literal["answer", "review", "none"]
-# A message detected as Arabic with less Arabic script than this is Arabizi.
-ARABIZI_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -183,7 +182,7 @@ class ClaimMatcher:
             (chosen_id, score), rest = eligible[0], eligible[1:]
             margin = score - (rest[0][1] if rest else 0.0)
             # The embedders read Arabizi poorly (its similarities run low): the rules weigh more.
-            in_latin = language == "ar" and arabic_share(text) < ARABIZI_SHARE
+            in_latin = language == "ar" and arabic_share(text) < ARABIC_SCRIPT_SHARE
             answer_at = limits.arabizi if in_latin else limits.answer
             decision: Decision = (
                 "answer" if score >= answer_at and margin >= limits.min_margin else "review"
